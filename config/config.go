@@ -1,0 +1,236 @@
+// Package config is the sensor's configuration: its schema and defaults,
+// and loading with precedence defaults < file < environment < flags.
+//
+// Rules: an unknown key or a bad value is an error that names the key and
+// the source it came from (*Error); the caller exits with status 2.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// DefaultFile is read when no --config is given and it exists.
+const DefaultFile = "/etc/otel-sensor/config.yaml"
+
+// EnvPrefix prefixes the environment variables that set keys:
+// OTEL_SENSOR_EXPORT__QUEUE_SIZE sets export.queue_size ("__" separates
+// levels, a single "_" stays part of the name).
+const EnvPrefix = "OTEL_SENSOR_"
+
+// Config is the whole configuration.
+type Config struct {
+	// Provider is auto, ebpf or netlink.
+	Provider string `koanf:"provider"`
+	// Output is the file events are written to as OTLP JSON lines;
+	// empty means standard output.
+	Output string `koanf:"output"`
+	EBPF   EBPF   `koanf:"ebpf"`
+	Export Export `koanf:"export"`
+}
+
+// EBPF configures the eBPF provider.
+type EBPF struct {
+	// RingBufferBytes is the kernel→sensor ring buffer size: a power of two,
+	// at least 64 KiB.
+	RingBufferBytes int `koanf:"ring_buffer_bytes"`
+	// PollInterval bounds how long a record waits in the ring buffer.
+	PollInterval time.Duration `koanf:"poll_interval"`
+}
+
+// Export configures batching and the queue in front of the exporter.
+type Export struct {
+	QueueSize       int           `koanf:"queue_size"`
+	MaxBatch        int           `koanf:"max_batch"`
+	FlushInterval   time.Duration `koanf:"flush_interval"`
+	MetricsInterval time.Duration `koanf:"metrics_interval"`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Provider: "auto",
+		EBPF: EBPF{
+			RingBufferBytes: 4 << 20,
+			PollInterval:    100 * time.Millisecond,
+		},
+		Export: Export{
+			QueueSize:       8192,
+			MaxBatch:        512,
+			FlushInterval:   200 * time.Millisecond,
+			MetricsInterval: 60 * time.Second,
+		},
+	}
+}
+
+// Error is a configuration error naming the key and where it came from.
+type Error struct {
+	Key    string
+	Source string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("config (%s): %v", e.Source, e.Err)
+	}
+	return fmt.Sprintf("config key %q (%s): %v", e.Key, e.Source, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Validate checks values; errors name the key.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &Error{Key: key, Source: "effective configuration", Err: fmt.Errorf(format, args...)}
+	}
+	if !slices.Contains([]string{"auto", "ebpf", "netlink"}, c.Provider) {
+		return bad("provider", "must be auto, ebpf or netlink, not %q", c.Provider)
+	}
+	if n := c.EBPF.RingBufferBytes; n < 64<<10 || n&(n-1) != 0 {
+		return bad("ebpf.ring_buffer_bytes", "must be a power of two of at least 65536, not %d", n)
+	}
+	if d := c.EBPF.PollInterval; d < time.Millisecond || d > 10*time.Second {
+		return bad("ebpf.poll_interval", "must be between 1ms and 10s, not %s", d)
+	}
+	if c.Export.QueueSize < 1 {
+		return bad("export.queue_size", "must be at least 1, not %d", c.Export.QueueSize)
+	}
+	if c.Export.MaxBatch < 1 {
+		return bad("export.max_batch", "must be at least 1, not %d", c.Export.MaxBatch)
+	}
+	if c.Export.FlushInterval <= 0 {
+		return bad("export.flush_interval", "must be positive, not %s", c.Export.FlushInterval)
+	}
+	if c.Export.MetricsInterval < time.Second {
+		return bad("export.metrics_interval", "must be at least 1s, not %s", c.Export.MetricsInterval)
+	}
+	return nil
+}
+
+// Sources says where to load from. Zero fields are skipped.
+type Sources struct {
+	// File is the config file; FileRequired makes a missing file an error
+	// (an explicit --config).
+	File         string
+	FileRequired bool
+	// Environ is the environment (os.Environ() form).
+	Environ []string
+	// Flags are key → value pairs set on the command line, with the flag
+	// name for messages.
+	Flags []Flag
+}
+
+// Flag is one key set by a command-line flag.
+type Flag struct {
+	Name  string // e.g. "--provider"
+	Key   string // e.g. "provider"
+	Value any
+}
+
+// Load returns the effective configuration: defaults, then the file, then
+// the environment, then the flags, each layer overriding the one before.
+func Load(src Sources) (Config, error) {
+	cfg := Default()
+	if src.File != "" {
+		k := koanf.New(".")
+		err := k.Load(file.Provider(src.File), yaml.Parser())
+		switch {
+		case errors.Is(err, os.ErrNotExist) && !src.FileRequired:
+		case err != nil:
+			return cfg, &Error{Source: "file " + src.File, Err: err}
+		default:
+			for _, key := range k.Keys() {
+				if err := apply(&cfg, key, k.Get(key)); err != nil {
+					return cfg, &Error{Key: key, Source: "file " + src.File, Err: err}
+				}
+			}
+		}
+	}
+
+	names := map[string]string{}
+	k := koanf.New(".")
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix: EnvPrefix,
+		TransformFunc: func(name, value string) (string, any) {
+			key := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, EnvPrefix)), "__", ".")
+			names[key] = name
+			return key, value
+		},
+		EnvironFunc: func() []string { return src.Environ },
+	}), nil)
+	if err != nil {
+		return cfg, &Error{Source: "environment", Err: err}
+	}
+	for _, key := range k.Keys() {
+		if err := apply(&cfg, key, k.Get(key)); err != nil {
+			return cfg, &Error{Key: key, Source: "environment variable " + names[key], Err: err}
+		}
+	}
+
+	for _, f := range src.Flags {
+		if err := apply(&cfg, f.Key, f.Value); err != nil {
+			return cfg, &Error{Key: f.Key, Source: "flag " + f.Name, Err: err}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// apply sets one dotted key from a layer onto cfg, rejecting unknown keys
+// and values of the wrong type.
+func apply(cfg *Config, key string, value any) error {
+	field, err := lookup(reflect.ValueOf(cfg).Elem(), strings.Split(key, "."))
+	if err != nil {
+		return err
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		WeaklyTypedInput: true,
+		Result:           field.Addr().Interface(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := dec.Decode(value); err != nil {
+		return fmt.Errorf("bad value %v: %w", value, errors.Unwrap(err))
+	}
+	return nil
+}
+
+func lookup(v reflect.Value, path []string) (reflect.Value, error) {
+	for i, name := range path {
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}, fmt.Errorf("unknown key")
+		}
+		t := v.Type()
+		found := false
+		for j := range t.NumField() {
+			if t.Field(j).Tag.Get("koanf") == name {
+				v = v.Field(j)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}, fmt.Errorf("unknown key")
+		}
+		if i == len(path)-1 && v.Kind() == reflect.Struct {
+			return reflect.Value{}, fmt.Errorf("is a section, not a value")
+		}
+	}
+	return v, nil
+}

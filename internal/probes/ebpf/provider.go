@@ -1,0 +1,441 @@
+// Package ebpf is the primary event provider: eBPF programs on BTF
+// tracepoints observe process activity, write records to a ring buffer, and
+// one reader goroutine decodes them, enriches them from the process cache and
+// hands them to the handler.
+//
+// Errors: Start returns an error wrapping ErrNotSupported (from
+// github.com/cilium/ebpf) when the kernel lacks something the programs need;
+// callers fall back to another provider only then. Every other error names
+// the step that failed. Records the kernel could not write are counted per
+// record type and reason in a per-CPU map and reported by Drops.
+package ebpf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/otel-sensor/otel-sensor/internal/event"
+	"github.com/otel-sensor/otel-sensor/internal/probes"
+	"github.com/otel-sensor/otel-sensor/internal/proc"
+)
+
+// ErrNotSupported is cilium/ebpf's: the kernel cannot run the programs.
+var ErrNotSupported = ebpf.ErrNotSupported
+
+// Options configure the provider. The zero value is usable.
+type Options struct {
+	// RingBufferBytes is the ring buffer's size, a power of two multiple
+	// of the page size (default 4 MiB).
+	RingBufferBytes int
+	// WakeupBytes is how much must be pending before the kernel wakes the
+	// reader (default RingBufferBytes/16). Below it, the reader polls.
+	WakeupBytes int
+	// PollInterval bounds how long a record waits for the reader when
+	// fewer than WakeupBytes are pending (default 100ms).
+	PollInterval time.Duration
+	// IncludeSelf reports the sensor's own process too (tests).
+	IncludeSelf bool
+	// WatchParent, when non-zero, restricts events to the children of that
+	// process (tests and diagnostics).
+	WatchParent uint32
+	// Cache is the process cache to enrich events from; nil makes one
+	// seeded from /proc.
+	Cache *proc.Cache
+	// SweepInterval is how often the cache drops processes whose exit was
+	// missed (default 1 minute).
+	SweepInterval time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.RingBufferBytes == 0 {
+		o.RingBufferBytes = 4 << 20
+	}
+	if o.WakeupBytes == 0 {
+		o.WakeupBytes = o.RingBufferBytes / 16
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = time.Minute
+	}
+}
+
+// recordReader is the part of ringbuf.Reader the read loop uses, so the
+// loop can be tested without a kernel.
+type recordReader interface {
+	ReadInto(*ringbuf.Record) error
+	SetDeadline(time.Time)
+	Close() error
+}
+
+// Provider is the eBPF event provider.
+type Provider struct {
+	opts  Options
+	cache *proc.Cache
+	clock bootClock
+
+	objs   processObjects
+	loaded bool
+	links  []link.Link
+	reader recordReader
+
+	handler  probes.Handler
+	stopping atomic.Bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// decodeErrors counts records that could not be decoded, by type.
+	decodeErrors [recordTypeCount]atomic.Uint64
+}
+
+const recordTypeCount = int(processRecordTypeRECORD_TYPE_MAX)
+
+// New returns a provider; nothing is loaded before Start.
+func New(opts Options) *Provider {
+	opts.setDefaults()
+	return &Provider{opts: opts, cache: opts.Cache}
+}
+
+// Name is "ebpf".
+func (p *Provider) Name() string { return "ebpf" }
+
+// Start loads and attaches the programs, seeds the process cache and starts
+// the reader. On failure everything acquired so far is released.
+func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
+	defer func() {
+		if err != nil {
+			p.release()
+		}
+	}()
+	p.handler = h
+	clock, err := newBootClock()
+	if err != nil {
+		return err
+	}
+	p.clock = clock
+
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("remove memlock limit: %w", err)
+	}
+	spec, err := loadProcess()
+	if err != nil {
+		return fmt.Errorf("load eBPF object: %w", err)
+	}
+	if err := p.configure(spec); err != nil {
+		return err
+	}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return fmt.Errorf("load eBPF programs: %w\n%+v", err, verr)
+		}
+		return fmt.Errorf("load eBPF programs: %w", err)
+	}
+	p.loaded = true
+
+	rd, err := ringbuf.NewReader(p.objs.Events)
+	if err != nil {
+		return fmt.Errorf("open ring buffer reader: %w", err)
+	}
+	p.reader = rd
+
+	for _, prog := range []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{"sched_process_fork", p.objs.HandleFork},
+		{"sched_process_exec", p.objs.HandleExec},
+		{"sched_process_exit", p.objs.HandleExit},
+		{"sys_enter", p.objs.HandleSysEnter},
+		{"sys_exit", p.objs.HandleSysExit},
+	} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog.prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", prog.name, err)
+		}
+		p.links = append(p.links, l)
+	}
+
+	// Seed after attaching: a process that starts in between is then seen
+	// by both, never by neither.
+	if p.cache == nil {
+		p.cache = proc.NewCache(proc.Options{})
+		if err := p.cache.Seed(); err != nil {
+			return fmt.Errorf("seed process cache: %w", err)
+		}
+	}
+
+	ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	p.wg.Add(2)
+	go p.readLoop()
+	go p.sweepLoop(ctx)
+	return nil
+}
+
+func (p *Provider) configure(spec *ebpf.CollectionSpec) error {
+	self := uint32(0)
+	if !p.opts.IncludeSelf {
+		self = uint32(os.Getpid())
+	}
+	for name, v := range map[string]any{
+		"self_tgid":    self,
+		"watch_ppid":   p.opts.WatchParent,
+		"wakeup_bytes": uint64(p.opts.WakeupBytes),
+	} {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return fmt.Errorf("eBPF object has no variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("count possible CPUs: %w", err)
+	}
+	spec.Maps["exec_scratch"].MaxEntries = uint32(cpus)
+	spec.Maps["events"].MaxEntries = uint32(p.opts.RingBufferBytes)
+	return nil
+}
+
+// readLoop drains the ring buffer until Close. It never blocks the kernel:
+// the handler must not block either.
+func (p *Provider) readLoop() {
+	defer p.wg.Done()
+	var rec ringbuf.Record
+	p.reader.SetDeadline(time.Now().Add(p.opts.PollInterval))
+	for {
+		err := p.reader.ReadInto(&rec)
+		switch {
+		case err == nil:
+			p.handleRecord(rec.RawSample)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The ring is drained up to here.
+			if p.stopping.Load() {
+				return
+			}
+			p.reader.SetDeadline(time.Now().Add(p.opts.PollInterval))
+		case errors.Is(err, ringbuf.ErrClosed):
+			return
+		default:
+			p.decodeErrors[0].Add(1)
+		}
+	}
+}
+
+func (p *Provider) handleRecord(b []byte) {
+	r, err := decodeRecord(b, p.clock)
+	if err != nil {
+		t := 0
+		if len(b) >= 4 && int(b[0]) < recordTypeCount && b[1] == 0 && b[2] == 0 && b[3] == 0 {
+			t = int(b[0])
+		}
+		p.decodeErrors[t].Add(1)
+		return
+	}
+	r.ev.Observed = time.Now()
+	enrich(p.cache, r)
+	p.handler.Handle(r.ev)
+}
+
+// enrich fills in from the process cache what the record does not carry,
+// and keeps the cache current.
+func enrich(c *proc.Cache, r record) {
+	ev := r.ev
+	pr := &ev.Process
+	switch ev.Kind {
+	case event.KindExec:
+		if parent, ok := c.Lookup(pr.ParentPID, r.parentStart); ok {
+			pr.ParentExecutablePath = parent.ExecutablePath
+		}
+		pr.ContainerID = proc.ContainerID(pr.CgroupPath)
+		c.Put(entryOf(pr, r.start))
+		return
+	case event.KindFork:
+		child := c.Fork(pr.ParentPID, 0, entryOf(pr, r.start))
+		pr.ExecutablePath = child.ExecutablePath
+		pr.CgroupPath = child.CgroupPath
+		pr.ContainerID = child.ContainerID
+	default:
+		if e, ok := c.Lookup(pr.PID, r.start); ok {
+			pr.ExecutablePath = e.ExecutablePath
+			pr.CgroupPath = e.CgroupPath
+			pr.ContainerID = e.ContainerID
+			if ev.Kind == event.KindCredentialsChange {
+				e.Credentials = *pr.Credentials
+				c.Put(e)
+			}
+		}
+	}
+	if parent, ok := c.Lookup(pr.ParentPID, 0); ok {
+		pr.ParentExecutablePath = parent.ExecutablePath
+	}
+	if ev.Kind == event.KindExit {
+		c.Remove(pr.PID, r.start)
+	}
+}
+
+func entryOf(pr *event.Process, start uint64) proc.Entry {
+	e := proc.Entry{
+		PID:            pr.PID,
+		ParentPID:      pr.ParentPID,
+		StartTime:      start,
+		ExecutablePath: pr.ExecutablePath,
+		LoginUID:       pr.LoginUID,
+		CgroupPath:     pr.CgroupPath,
+		ContainerID:    pr.ContainerID,
+		Comm:           pr.Comm,
+	}
+	if pr.Credentials != nil {
+		e.Credentials = *pr.Credentials
+	}
+	return e
+}
+
+func (p *Provider) sweepLoop(ctx context.Context) {
+	defer p.wg.Done()
+	t := time.NewTicker(p.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.cache.Sweep()
+		}
+	}
+}
+
+// Drops returns the records lost in the kernel (ring buffer full) and in
+// decoding, by event name and reason.
+func (p *Provider) Drops() []probes.Drop {
+	var out []probes.Drop
+	if p.loaded {
+		var perCPU []uint64
+		for t := 1; t < recordTypeCount; t++ {
+			name := recordKind(uint32(t)).Name()
+			for r, reason := range []string{"ringbuf_full", "no_scratch"} {
+				key := uint32(t*int(processDropReasonDROP_REASON_MAX) + r)
+				if err := p.objs.Drops.Lookup(key, &perCPU); err != nil {
+					continue
+				}
+				var n uint64
+				for _, v := range perCPU {
+					n += v
+				}
+				if n > 0 || r == 0 {
+					out = append(out, probes.Drop{Stage: "kernel", Reason: reason, EventName: name, Count: n})
+				}
+			}
+		}
+	}
+	for t := range p.decodeErrors {
+		if n := p.decodeErrors[t].Load(); n > 0 {
+			d := probes.Drop{Stage: "decode", Reason: "malformed", Count: n}
+			if t > 0 {
+				d.EventName = recordKind(uint32(t)).Name()
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Syscalls returns the calls of the hooked syscalls.
+func (p *Provider) Syscalls() []probes.SyscallCount {
+	if !p.loaded {
+		return nil
+	}
+	var out []probes.SyscallCount
+	var perCPU []uint64
+	for _, id := range []uint32{105, 106, 113, 114, 117, 119, 122, 123} {
+		if err := p.objs.SyscallCounts.Lookup(id, &perCPU); err != nil {
+			continue
+		}
+		var n uint64
+		for _, v := range perCPU {
+			n += v
+		}
+		if n > 0 {
+			out = append(out, probes.SyscallCount{ID: int(id), Name: syscallName(int(id)), Count: n})
+		}
+	}
+	return out
+}
+
+// Close detaches the programs, lets the reader drain what the kernel wrote
+// before that, and releases everything. It is idempotent and safe without
+// Start.
+func (p *Provider) Close() error {
+	p.closeOnce.Do(func() { p.closeErr = p.release() })
+	return p.closeErr
+}
+
+func (p *Provider) release() error {
+	var errs []error
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = nil
+	if p.reader != nil {
+		// The reader returns the deadline error only once the ring is
+		// empty; with stopping set it then exits.
+		p.stopping.Store(true)
+		p.reader.SetDeadline(time.Now())
+	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.wg.Wait()
+	if p.reader != nil {
+		errs = append(errs, p.reader.Close())
+		p.reader = nil
+	}
+	if p.loaded {
+		errs = append(errs, p.objs.Close())
+		p.loaded = false
+	}
+	return errors.Join(errs...)
+}
+
+// newBootClock measures the offset between CLOCK_REALTIME and
+// CLOCK_BOOTTIME, taking the tightest of a few readings.
+func newBootClock() (bootClock, error) {
+	var best time.Duration = -1
+	var bootWall time.Time
+	for range 5 {
+		var b1, rt, b2 unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b1); err != nil {
+			return bootClock{}, fmt.Errorf("read CLOCK_BOOTTIME: %w", err)
+		}
+		if err := unix.ClockGettime(unix.CLOCK_REALTIME, &rt); err != nil {
+			return bootClock{}, fmt.Errorf("read CLOCK_REALTIME: %w", err)
+		}
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b2); err != nil {
+			return bootClock{}, fmt.Errorf("read CLOCK_BOOTTIME: %w", err)
+		}
+		spread := time.Duration(b2.Nano() - b1.Nano())
+		if best < 0 || spread < best {
+			best = spread
+			mid := (b1.Nano() + b2.Nano()) / 2
+			bootWall = time.Unix(0, rt.Nano()-mid)
+		}
+	}
+	return bootClock{bootWall: bootWall}, nil
+}
