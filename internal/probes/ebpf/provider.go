@@ -101,6 +101,12 @@ type Provider struct {
 
 	// decodeErrors counts records that could not be decoded, by type.
 	decodeErrors [recordTypeCount]atomic.Uint64
+
+	// The kernel counters as they were when the maps were closed, so the
+	// final metrics still report them.
+	finalMu       sync.Mutex
+	finalDrops    []probes.Drop
+	finalSyscalls []probes.SyscallCount
 }
 
 const recordTypeCount = int(processRecordTypeRECORD_TYPE_MAX)
@@ -304,6 +310,7 @@ func entryOf(pr *event.Process, start uint64) proc.Entry {
 	}
 	if pr.Credentials != nil {
 		e.Credentials = *pr.Credentials
+		e.HasCredentials = true
 	}
 	return e
 }
@@ -325,6 +332,15 @@ func (p *Provider) sweepLoop(ctx context.Context) {
 // Drops returns the records lost in the kernel (ring buffer full) and in
 // decoding, by event name and reason.
 func (p *Provider) Drops() []probes.Drop {
+	p.finalMu.Lock()
+	defer p.finalMu.Unlock()
+	if !p.loaded && p.finalDrops != nil {
+		return p.finalDrops
+	}
+	return p.drops()
+}
+
+func (p *Provider) drops() []probes.Drop {
 	var out []probes.Drop
 	if p.loaded {
 		var perCPU []uint64
@@ -359,9 +375,15 @@ func (p *Provider) Drops() []probes.Drop {
 
 // Syscalls returns the calls of the hooked syscalls.
 func (p *Provider) Syscalls() []probes.SyscallCount {
+	p.finalMu.Lock()
+	defer p.finalMu.Unlock()
 	if !p.loaded {
-		return nil
+		return p.finalSyscalls
 	}
+	return p.syscalls()
+}
+
+func (p *Provider) syscalls() []probes.SyscallCount {
 	var out []probes.SyscallCount
 	var perCPU []uint64
 	for _, id := range []uint32{105, 106, 113, 114, 117, 119, 122, 123} {
@@ -408,8 +430,11 @@ func (p *Provider) release() error {
 		p.reader = nil
 	}
 	if p.loaded {
+		p.finalMu.Lock()
+		p.finalDrops, p.finalSyscalls = p.drops(), p.syscalls()
 		errs = append(errs, p.objs.Close())
 		p.loaded = false
+		p.finalMu.Unlock()
 	}
 	return errors.Join(errs...)
 }
