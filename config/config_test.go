@@ -105,3 +105,14 @@ func TestDefaultsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The example file documents every key with its default value.
+func TestExampleFileIsTheDefaults(t *testing.T) {
+	cfg, err := Load(Sources{File: "example.yaml", FileRequired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != Default() {
+		t.Fatalf("example.yaml gives %+v, defaults are %+v", cfg, Default())
+	}
+}

@@ -81,7 +81,10 @@ type Process struct {
 
 // Exec holds what is specific to process.exec.
 type Exec struct {
-	Args             []string
+	// Args is nil when unknown; it may be cut (see Event.Truncated).
+	Args []string
+	// ArgsCount is the kernel's argc, exact even when Args was cut; -1 when
+	// unknown. Zero is a real value (an exec with an empty argv).
 	ArgsCount        int
 	WorkingDirectory string
 	SessionLeaderPID uint32

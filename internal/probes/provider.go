@@ -46,7 +46,9 @@ type SyscallCount struct {
 type Provider interface {
 	Name() string
 	Start(ctx context.Context, h Handler) error
-	// Drops returns the provider's cumulative drop counts.
+	// Drops returns the provider's cumulative drop counts. Drops and
+	// Syscalls are safe for concurrent use, also after Close (they then
+	// report the final counts).
 	Drops() []Drop
 	// Syscalls returns the cumulative counts of the syscalls the provider hooks.
 	Syscalls() []SyscallCount

@@ -1,0 +1,145 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// Exporter delivers logs and metrics somewhere. Implementations are safe for
+// concurrent use and honour ctx while they wait. Shutdown flushes what the
+// exporter holds and releases what it opened; it is idempotent, and exports
+// after it fail with ErrShutdown.
+type Exporter interface {
+	ExportLogs(ctx context.Context, ld plog.Logs) error
+	ExportMetrics(ctx context.Context, md pmetric.Metrics) error
+	Shutdown(ctx context.Context) error
+}
+
+// ErrShutdown is returned by an export after Shutdown.
+var ErrShutdown = errors.New("exporter is shut down")
+
+// JSONLines writes OTLP JSON, one object per line: an
+// ExportLogsServiceRequest or ExportMetricsServiceRequest exactly as pdata's
+// JSON marshalers produce it, followed by "\n" — the format the Collector's
+// otlpjsonfile receiver reads. Output is buffered and flushed at the end of
+// every export call.
+type JSONLines struct {
+	// lock is a one-slot semaphore guarding w and closed; unlike a mutex,
+	// waiting for it can be abandoned when ctx ends.
+	lock   chan struct{}
+	w      *bufio.Writer
+	file   *os.File // closed at Shutdown; nil when the writer is not ours
+	closed bool
+}
+
+var _ Exporter = (*JSONLines)(nil)
+
+// NewJSONLines writes to w (stdout, for instance). Shutdown flushes w but
+// does not close it.
+func NewJSONLines(w io.Writer) *JSONLines {
+	return &JSONLines{
+		lock: make(chan struct{}, 1),
+		w:    bufio.NewWriterSize(w, 64<<10),
+	}
+}
+
+// OpenJSONLines appends to the file at path, creating it with mode 0600.
+// Shutdown closes it.
+func OpenJSONLines(path string) (*JSONLines, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open output file: %w", err)
+	}
+	j := NewJSONLines(f)
+	j.file = f
+	return j, nil
+}
+
+// ExportLogs writes ld as one line. Empty logs write nothing.
+func (j *JSONLines) ExportLogs(ctx context.Context, ld plog.Logs) error {
+	if ld.LogRecordCount() == 0 {
+		return nil
+	}
+	var m plog.JSONMarshaler
+	b, err := m.MarshalLogs(ld)
+	if err != nil {
+		return fmt.Errorf("marshal logs: %w", err)
+	}
+	return j.writeLine(ctx, b)
+}
+
+// ExportMetrics writes md as one line. Empty metrics write nothing.
+func (j *JSONLines) ExportMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if md.MetricCount() == 0 {
+		return nil
+	}
+	var m pmetric.JSONMarshaler
+	b, err := m.MarshalMetrics(md)
+	if err != nil {
+		return fmt.Errorf("marshal metrics: %w", err)
+	}
+	return j.writeLine(ctx, b)
+}
+
+func (j *JSONLines) writeLine(ctx context.Context, b []byte) error {
+	if err := j.acquire(ctx); err != nil {
+		return err
+	}
+	defer j.release()
+	if j.closed {
+		return ErrShutdown
+	}
+	if _, err := j.w.Write(b); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := j.w.WriteByte('\n'); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := j.w.Flush(); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
+// Shutdown flushes and closes the file OpenJSONLines opened.
+func (j *JSONLines) Shutdown(ctx context.Context) error {
+	if err := j.acquire(ctx); err != nil {
+		return err
+	}
+	defer j.release()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	err := j.w.Flush()
+	if err != nil {
+		err = fmt.Errorf("flush: %w", err)
+	}
+	if j.file != nil {
+		if cerr := j.file.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close output file: %w", cerr))
+		}
+	}
+	return err
+}
+
+func (j *JSONLines) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case j.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (j *JSONLines) release() { <-j.lock }

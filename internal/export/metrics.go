@@ -1,0 +1,162 @@
+package export
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otel-sensor/otel-sensor/internal/probes"
+)
+
+// Metric names, fixed by the design contract (docs/metrics.md).
+const (
+	MetricEvents         = "sensor.events"
+	MetricEventsDropped  = "sensor.events.dropped"
+	MetricSyscalls       = "sensor.syscalls"
+	MetricProviderStatus = "sensor.provider.status"
+)
+
+// metrics builds the pipeline's metrics as of now: cumulative monotonic sums
+// starting at p.start, and the provider status gauge.
+func (p *Pipeline) metrics(now time.Time) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	p.res.copyTo(rm.Resource())
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(ScopeName)
+	sm.Scope().SetVersion(p.res.Version)
+	ms := sm.Metrics()
+	start := pcommon.NewTimestampFromTime(p.start)
+	ts := pcommon.NewTimestampFromTime(now)
+	point := func(dps pmetric.NumberDataPointSlice, v uint64) pmetric.NumberDataPoint {
+		dp := dps.AppendEmpty()
+		dp.SetStartTimestamp(start)
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(int64(v))
+		return dp
+	}
+
+	events := p.accepted.byName()
+	if len(events) > 0 {
+		dps := newSum(ms, MetricEvents, "{event}",
+			"Events the provider delivered that were accepted into the export queue.")
+		dps.EnsureCapacity(len(events))
+		for _, name := range slices.Sorted(maps.Keys(events)) {
+			point(dps, events[name]).Attributes().PutStr("event.name", name)
+		}
+	}
+
+	if drops := p.drops(); len(drops) > 0 {
+		dps := newSum(ms, MetricEventsDropped, "{event}",
+			"Events lost, by the stage that lost them and why.")
+		dps.EnsureCapacity(len(drops))
+		for _, d := range drops {
+			attrs := point(dps, d.Count).Attributes()
+			attrs.EnsureCapacity(3)
+			attrs.PutStr("stage", d.Stage)
+			attrs.PutStr("reason", d.Reason)
+			if d.EventName != "" {
+				attrs.PutStr("event.name", d.EventName)
+			}
+		}
+	}
+
+	if calls := p.syscalls(); len(calls) > 0 {
+		dps := newSum(ms, MetricSyscalls, "{syscall}",
+			"Calls of the syscalls the provider hooks.")
+		dps.EnsureCapacity(len(calls))
+		for _, c := range calls {
+			attrs := point(dps, c.Count).Attributes()
+			attrs.EnsureCapacity(2)
+			attrs.PutInt("syscall.id", int64(c.ID))
+			attrs.PutStr("syscall.name", c.Name)
+		}
+	}
+
+	if p.cfg.Provider != "" {
+		m := ms.AppendEmpty()
+		m.SetName(MetricProviderStatus)
+		m.SetUnit("1")
+		m.SetDescription("1 for the active event provider.")
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(1)
+		dp.Attributes().PutStr("provider", p.cfg.Provider)
+	}
+	return md
+}
+
+// newSum appends a cumulative monotonic sum and returns its data points.
+func newSum(ms pmetric.MetricSlice, name, unit, description string) pmetric.NumberDataPointSlice {
+	m := ms.AppendEmpty()
+	m.SetName(name)
+	m.SetUnit(unit)
+	m.SetDescription(description)
+	sum := m.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	return sum.DataPoints()
+}
+
+// drops merges the provider's drop counts, every one of them even when
+// zero, with the pipeline's non-zero ones, summing series with the same
+// stage, reason and event name, ordered by those.
+func (p *Pipeline) drops() []probes.Drop {
+	var provider []probes.Drop
+	if p.cfg.Drops != nil {
+		provider = p.cfg.Drops()
+	}
+	out := make([]probes.Drop, 0, len(provider)+4)
+	add := func(d probes.Drop) {
+		for i := range out {
+			o := &out[i]
+			if o.Stage == d.Stage && o.Reason == d.Reason && o.EventName == d.EventName {
+				o.Count += d.Count
+				return
+			}
+		}
+		out = append(out, d)
+	}
+	for _, d := range provider {
+		add(d)
+	}
+	own := []struct {
+		stage, reason string
+		counts        *kindCounts
+	}{
+		{stageQueue, reasonQueueFull, &p.queueFull},
+		{stageQueue, reasonShutdown, &p.afterClose},
+		{stageExport, reasonExportFailed, &p.exportFailed},
+	}
+	for _, o := range own {
+		for name, n := range o.counts.byName() {
+			add(probes.Drop{Stage: o.stage, Reason: o.reason, EventName: name, Count: n})
+		}
+	}
+	slices.SortFunc(out, func(a, b probes.Drop) int {
+		return cmp.Or(
+			cmp.Compare(a.Stage, b.Stage),
+			cmp.Compare(a.Reason, b.Reason),
+			cmp.Compare(a.EventName, b.EventName))
+	})
+	return out
+}
+
+// syscalls returns the provider's non-zero syscall counts ordered by id.
+func (p *Pipeline) syscalls() []probes.SyscallCount {
+	if p.cfg.Syscalls == nil {
+		return nil
+	}
+	var out []probes.SyscallCount
+	for _, c := range p.cfg.Syscalls() {
+		if c.Count != 0 {
+			out = append(out, c)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b probes.SyscallCount) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}

@@ -1,0 +1,341 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otel-sensor/otel-sensor/internal/event"
+	"github.com/otel-sensor/otel-sensor/internal/probes"
+)
+
+// Pipeline defaults.
+const (
+	DefaultQueueSize       = 8192
+	DefaultMaxBatch        = 512
+	DefaultFlushInterval   = 200 * time.Millisecond
+	DefaultMetricsInterval = 60 * time.Second
+)
+
+// Drop stages and reasons the pipeline itself counts. The provider counts
+// its own (stage kernel or decode).
+const (
+	stageQueue         = "queue"
+	stageExport        = "export"
+	reasonQueueFull    = "queue_full"
+	reasonShutdown     = "shutdown"
+	reasonExportFailed = "export_failed"
+)
+
+// PipelineConfig configures a Pipeline. A zero or negative number or
+// duration means its default.
+type PipelineConfig struct {
+	// QueueSize is how many events wait for export before new ones are
+	// dropped (default DefaultQueueSize).
+	QueueSize int
+	// MaxBatch is the most log records in one export (default
+	// DefaultMaxBatch).
+	MaxBatch int
+	// FlushInterval is the longest an event waits in a partial batch
+	// (default DefaultFlushInterval).
+	FlushInterval time.Duration
+	// MetricsInterval is the time between metrics exports (default
+	// DefaultMetricsInterval). Metrics are exported once more at Shutdown.
+	MetricsInterval time.Duration
+
+	// Provider is the name of the active provider, reported by
+	// sensor.provider.status; empty leaves that metric out.
+	Provider string
+	// Drops returns the provider's cumulative drop counts; nil means none.
+	Drops func() []probes.Drop
+	// Syscalls returns the provider's cumulative syscall counts; nil means
+	// none.
+	Syscalls func() []probes.SyscallCount
+}
+
+func (c PipelineConfig) withDefaults() PipelineConfig {
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.MetricsInterval <= 0 {
+		c.MetricsInterval = DefaultMetricsInterval
+	}
+	return c
+}
+
+// Pipeline sits between a provider and an Exporter: a bounded queue that
+// drops and counts when full, a batcher that turns events into log records,
+// and the sensor's own metrics. It implements probes.Handler.
+type Pipeline struct {
+	res   Resource
+	exp   Exporter
+	cfg   PipelineConfig
+	start time.Time // when counting began; start time of the cumulative sums
+	queue chan *event.Event
+
+	// gate is held shared by Handle and exclusively to change started or
+	// closed, so once Shutdown has set closed no event can enter the queue.
+	gate    sync.RWMutex
+	started bool
+	closed  bool
+
+	stop   chan struct{} // closed by Shutdown: run drains and returns
+	done   chan struct{} // closed when run has returned
+	cancel context.CancelFunc
+
+	accepted     kindCounts // sensor.events
+	queueFull    kindCounts // dropped: queue, queue_full
+	afterClose   kindCounts // dropped: queue, shutdown
+	exportFailed kindCounts // dropped: export, export_failed
+
+	errMu   sync.Mutex
+	lastErr error
+}
+
+var _ probes.Handler = (*Pipeline)(nil)
+
+// NewPipeline returns a pipeline that exports to exp with res as the
+// resource. The pipeline owns exp: its Shutdown shuts exp down. Events
+// handed over before Start wait in the queue.
+func NewPipeline(res Resource, exp Exporter, cfg PipelineConfig) *Pipeline {
+	cfg = cfg.withDefaults()
+	return &Pipeline{
+		res:   res,
+		exp:   exp,
+		cfg:   cfg,
+		start: time.Now(),
+		queue: make(chan *event.Event, cfg.QueueSize),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+}
+
+// Handle queues ev for export without blocking. When the queue is full, or
+// the pipeline is shut down, ev is dropped and counted.
+func (p *Pipeline) Handle(ev *event.Event) {
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	if p.closed {
+		p.afterClose.add(ev.Kind)
+		return
+	}
+	select {
+	case p.queue <- ev:
+		p.accepted.add(ev.Kind)
+	default:
+		p.queueFull.add(ev.Kind)
+	}
+}
+
+// Start starts the batching goroutine. ctx is used only while starting; the
+// goroutine runs until Shutdown.
+func (p *Pipeline) Start(ctx context.Context) error {
+	p.gate.Lock()
+	defer p.gate.Unlock()
+	switch {
+	case p.closed:
+		return errors.New("start pipeline: already shut down")
+	case p.started:
+		return errors.New("start pipeline: already started")
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	p.started = true
+	go p.run(runCtx)
+	return nil
+}
+
+// Shutdown stops accepting events, exports every queued event, exports the
+// metrics a last time and shuts the Exporter down. When ctx ends first, the
+// exports in flight are cancelled and the events not yet exported are
+// counted as dropped at the export stage; Shutdown then returns ctx's error.
+// It is idempotent and safe without Start.
+func (p *Pipeline) Shutdown(ctx context.Context) error {
+	p.gate.Lock()
+	if p.closed {
+		p.gate.Unlock()
+		return nil
+	}
+	p.closed = true
+	started := p.started
+	p.gate.Unlock()
+
+	var err error
+	if started {
+		close(p.stop)
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("drain pipeline: %w", ctx.Err())
+		}
+		p.cancel()
+	} else {
+		p.finish(ctx, nil)
+	}
+	if serr := p.exp.Shutdown(ctx); serr != nil {
+		err = errors.Join(err, fmt.Errorf("shut down exporter: %w", serr))
+	}
+	return err
+}
+
+// Status is a snapshot of the pipeline's counters, for health reporting.
+type Status struct {
+	// EventsTotal is the sum of sensor.events: events accepted into the
+	// queue.
+	EventsTotal uint64
+	// DroppedTotal is the sum of sensor.events.dropped: the pipeline's
+	// drops and the provider's.
+	DroppedTotal uint64
+	// Queued is the number of events waiting in the queue; QueueCapacity
+	// its size.
+	Queued, QueueCapacity int
+	// LastError is the error of the last export, nil when it succeeded.
+	LastError error
+}
+
+// Status returns the pipeline's current totals.
+func (p *Pipeline) Status() Status {
+	var dropped uint64
+	for _, d := range p.drops() {
+		dropped += d.Count
+	}
+	p.errMu.Lock()
+	lastErr := p.lastErr
+	p.errMu.Unlock()
+	return Status{
+		EventsTotal:   p.accepted.total(),
+		DroppedTotal:  dropped,
+		Queued:        len(p.queue),
+		QueueCapacity: cap(p.queue),
+		LastError:     lastErr,
+	}
+}
+
+// run batches queued events until Shutdown closes stop.
+func (p *Pipeline) run(ctx context.Context) {
+	defer close(p.done)
+	flush := time.NewTimer(p.cfg.FlushInterval)
+	flush.Stop()
+	defer flush.Stop()
+	metrics := time.NewTicker(p.cfg.MetricsInterval)
+	defer metrics.Stop()
+
+	batch := make([]*event.Event, 0, p.cfg.MaxBatch)
+	for {
+		select {
+		case ev := <-p.queue:
+			if len(batch) == 0 {
+				flush.Reset(p.cfg.FlushInterval)
+			}
+			batch = append(batch, ev)
+			if len(batch) == p.cfg.MaxBatch {
+				flush.Stop()
+				batch = p.exportLogs(ctx, batch)
+			}
+		case <-flush.C:
+			if len(batch) > 0 {
+				batch = p.exportLogs(ctx, batch)
+			}
+		case <-metrics.C:
+			p.exportMetrics(ctx)
+		case <-p.stop:
+			p.finish(ctx, batch)
+			return
+		}
+	}
+}
+
+// finish exports batch and everything left in the queue, then the metrics.
+// Handle no longer adds to the queue when it runs.
+func (p *Pipeline) finish(ctx context.Context, batch []*event.Event) {
+	if batch == nil {
+		batch = make([]*event.Event, 0, p.cfg.MaxBatch)
+	}
+drain:
+	for {
+		select {
+		case ev := <-p.queue:
+			batch = append(batch, ev)
+			if len(batch) == p.cfg.MaxBatch {
+				batch = p.exportLogs(ctx, batch)
+			}
+		default:
+			break drain
+		}
+	}
+	if len(batch) > 0 {
+		p.exportLogs(ctx, batch)
+	}
+	p.exportMetrics(ctx)
+}
+
+// exportLogs exports batch and returns it emptied for reuse. A failed
+// export drops the whole batch and counts every event.
+func (p *Pipeline) exportLogs(ctx context.Context, batch []*event.Event) []*event.Event {
+	// After a Shutdown deadline, what is left is counted without being
+	// mapped for an export that cannot happen.
+	err := ctx.Err()
+	if err == nil {
+		// Retrying a failed batch (with backoff, bounded by the queue)
+		// belongs here; until then the batch is dropped and counted.
+		err = p.exp.ExportLogs(ctx, NewLogs(p.res, batch))
+	}
+	p.setLastError(err)
+	if err != nil {
+		for _, ev := range batch {
+			p.exportFailed.add(ev.Kind)
+		}
+	}
+	clear(batch) // let the events go
+	return batch[:0]
+}
+
+func (p *Pipeline) exportMetrics(ctx context.Context) {
+	p.setLastError(p.exp.ExportMetrics(ctx, p.metrics(time.Now())))
+}
+
+func (p *Pipeline) setLastError(err error) {
+	p.errMu.Lock()
+	p.lastErr = err
+	p.errMu.Unlock()
+}
+
+// kindCounts counts events by kind. Kind is a uint8, so an array covers
+// every value without a map or a lock.
+type kindCounts [256]atomic.Uint64
+
+func (c *kindCounts) add(k event.Kind) { c[k].Add(1) }
+
+func (c *kindCounts) total() uint64 {
+	var n uint64
+	for i := range c {
+		n += c[i].Load()
+	}
+	return n
+}
+
+// byName returns the non-zero counts keyed by event name (kinds without a
+// name of their own share "unknown").
+func (c *kindCounts) byName() map[string]uint64 {
+	var m map[string]uint64
+	for i := range c {
+		n := c[i].Load()
+		if n == 0 {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]uint64)
+		}
+		m[event.Kind(i).Name()] += n
+	}
+	return m
+}
