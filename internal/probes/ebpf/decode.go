@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
@@ -174,7 +175,7 @@ func decodeExec(b []byte, flags uint32, ev *event.Event) error {
 		Interactive:      flags&flagTTY != 0,
 	}
 	if x.Interactive {
-		x.TTY = cString(b[128 : 128+ttyLen])
+		x.TTY = ttyName(cString(b[128 : 128+ttyLen]))
 	}
 	ev.Exec = x
 
@@ -261,6 +262,15 @@ func joinComponents(b []byte, truncated, disconnected bool) (string, bool) {
 		return string(joined), true
 	}
 	return "/" + string(joined), false
+}
+
+// ttyName gives the kernel's tty name as users know it from /dev: pty
+// slaves are "pts3" in the kernel (tty_line_name) and /dev/pts/3 on disk.
+func ttyName(kernel string) string {
+	if n, ok := strings.CutPrefix(kernel, "pts"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+		return "pts/" + n
+	}
+	return kernel
 }
 
 func cString(b []byte) string {

@@ -71,7 +71,7 @@ func execBytes(t testing.TB, flags uint32, args, exe, cwd, cg []byte) []byte {
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Hdr.Task.Comm[0])), 16), "sudo")
 	r.ParentStartTime = 1_000_000_000
 	r.Sid, r.Pgid, r.Argc = 77, 4242, 3
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Tty[0])), 32), "pts/3")
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Tty[0])), 32), "pts3")
 	n := copy(r.Data[:], args)
 	n += copy(r.Data[n:], exe)
 	n += copy(r.Data[n:], cwd)
@@ -252,4 +252,12 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("decoded %d bytes of strings from a %d-byte record", size, len(b))
 		}
 	})
+}
+
+func TestTTYName(t *testing.T) {
+	for in, want := range map[string]string{"pts3": "pts/3", "pts12": "pts/12", "tty1": "tty1", "ttyS0": "ttyS0", "pts": "pts", "ptsx": "ptsx", "": ""} {
+		if got := ttyName(in); got != want {
+			t.Errorf("ttyName(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
