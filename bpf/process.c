@@ -15,8 +15,7 @@
  *    Threads (CLONE_THREAD) fire it too and are filtered out.
  *  - sched_process_exit: fires in do_exit() after signal->live was
  *    decremented and exit_code set, once per thread; the process has ended
- *    when live reaches zero (6.16+ passes that as group_dead; reading live
- *    works on every kernel).
+ *    for the thread that took live to zero (group_dead, see handle_exit).
  *  - sys_enter / sys_exit: the set*id family has no tracepoint of its own, so
  *    the credentials are saved at entry of those syscalls and compared at exit.
  *    Both programs return after one range check for every other syscall.
@@ -409,11 +408,21 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 
 /* ---- exit --------------------------------------------------------------- */
 
+/* 6.16 added group_dead to the tracepoint: the result of the decrement of
+ * signal->live, exactly once true per process. Older kernels only pass the
+ * task; there signal->live is read, which two threads exiting at the same
+ * moment can both see at zero. */
+typedef void (*btf_trace_sched_process_exit___group_dead)(void *, struct task_struct *, bool);
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
-	/* Only the last thread of the group ends the process. */
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	bool group_dead;
+	if (bpf_core_type_matches(btf_trace_sched_process_exit___group_dead))
+		group_dead = (bool)ctx[1];
+	else
+		group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
+	if (!group_dead)
 		return 0;
 	__u32 pid = task->tgid;
 	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);

@@ -446,3 +446,38 @@ func TestExecPaths(t *testing.T) {
 		})
 	}
 }
+
+// exit_group() with many live threads: all threads die at once on both CPUs,
+// and the process still ends exactly once.
+func TestExitGroupWithLiveThreadsEndsOnce(t *testing.T) {
+	_, c := startProvider(t, Options{})
+	script := "import os, threading, time\n" +
+		"for _ in range(16): threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n" +
+		"os._exit(5)\n"
+	const runs = 20
+	pids := map[uint32]bool{}
+	for range runs {
+		cmd := run(t, "/usr/bin/env", "python3", "-c", script)
+		pids[uint32(cmd.Process.Pid)] = true
+	}
+	// python3 is started by env: the pid execs python in place.
+	for pid := range pids {
+		c.waitFor(t, "exit", func(ev *event.Event) bool { return ev.Kind == event.KindExit && ev.Process.PID == pid })
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exits := map[uint32]int{}
+	for _, ev := range c.events {
+		if ev.Kind == event.KindExit && pids[ev.Process.PID] {
+			exits[ev.Process.PID]++
+			if ev.Exit.Code != 5 {
+				t.Errorf("pid %d exit code %d, want 5", ev.Process.PID, ev.Exit.Code)
+			}
+		}
+	}
+	for pid, n := range exits {
+		if n != 1 {
+			t.Errorf("pid %d ended %d times", pid, n)
+		}
+	}
+}
