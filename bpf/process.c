@@ -167,6 +167,24 @@ static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 	return (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 }
 
+/* Appends one NUL-terminated name at data[*pos] of this CPU's exec record
+ * and advances *pos; false when there is no room left before limit or the
+ * name cannot be read. */
+static __always_inline bool append_name(__u32 cpu, __u32 *pos, __u32 limit, const void *name)
+{
+	__u32 p = *pos;
+	if (p >= limit || p >= DATA_SIZE)
+		return false;
+	struct exec_record *rec = bpf_map_lookup_elem(&exec_scratch, &cpu);
+	if (!rec)
+		return false;
+	long n = bpf_probe_read_kernel_str(&rec->data[p & DATA_MASK], NAME_CHUNK, name);
+	if (n <= 0)
+		return false;
+	*pos = p + n;
+	return true;
+}
+
 /* One step of a path walk from the leaf towards the root, as d_path() does
  * it (fs/d_path.c prepend_path): at the root of a mount, continue at its
  * mountpoint in the parent mount; stop at the root of the mount tree. Each
@@ -191,17 +209,8 @@ static long walk_step(__u32 i, void *ctx)
 		return 0;
 	}
 
-	__u32 pos = w->pos;
-	if (pos >= w->limit || pos >= DATA_SIZE)
+	if (!append_name(w->cpu, &w->pos, w->limit, BPF_CORE_READ(d, d_name.name)))
 		return 1;
-	struct exec_record *rec = bpf_map_lookup_elem(&exec_scratch, &w->cpu);
-	if (!rec)
-		return 1;
-	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-	long n = bpf_probe_read_kernel_str(&rec->data[pos & DATA_MASK], NAME_CHUNK, name);
-	if (n <= 0)
-		return 1;
-	w->pos = pos + n;
 	/* A dentry that is its own parent without being a mount root is not
 	 * reachable from any root (memfd, pipes, detached trees): its name is
 	 * all there is, as in d_path()'s d_dname case. */
@@ -262,17 +271,8 @@ static long cgroup_step(__u32 i, void *ctx)
 		w->done = 1;
 		return 1;
 	}
-	__u32 pos = w->pos;
-	if (pos >= w->limit || pos >= DATA_SIZE)
+	if (!append_name(w->cpu, &w->pos, w->limit, BPF_CORE_READ(kn, name)))
 		return 1;
-	struct exec_record *rec = bpf_map_lookup_elem(&exec_scratch, &w->cpu);
-	if (!rec)
-		return 1;
-	const char *name = BPF_CORE_READ(kn, name);
-	long n = bpf_probe_read_kernel_str(&rec->data[pos & DATA_MASK], NAME_CHUNK, name);
-	if (n <= 0)
-		return 1;
-	w->pos = pos + n;
 	w->kn = parent;
 	return 0;
 }
