@@ -38,6 +38,7 @@ type Config struct {
 	Output string `koanf:"output"`
 	EBPF   EBPF   `koanf:"ebpf"`
 	Export Export `koanf:"export"`
+	OTLP   OTLP   `koanf:"otlp"`
 }
 
 // EBPF configures the eBPF provider.
@@ -49,12 +50,18 @@ type EBPF struct {
 	PollInterval time.Duration `koanf:"poll_interval"`
 }
 
-// Export configures batching and the queue in front of the exporter.
+// Export configures batching and the queue in front of the exporter, and
+// where each signal goes.
 type Export struct {
 	QueueSize       int           `koanf:"queue_size"`
 	MaxBatch        int           `koanf:"max_batch"`
 	FlushInterval   time.Duration `koanf:"flush_interval"`
 	MetricsInterval time.Duration `koanf:"metrics_interval"`
+	// LogsExporter and MetricsExporter are auto, otlp, console or none
+	// (OTEL_LOGS_EXPORTER, OTEL_METRICS_EXPORTER); Config.LogsExporter and
+	// Config.MetricsExporter resolve auto.
+	LogsExporter    string `koanf:"logs_exporter"`
+	MetricsExporter string `koanf:"metrics_exporter"`
 }
 
 // Default returns the defaults.
@@ -70,6 +77,22 @@ func Default() Config {
 			MaxBatch:        512,
 			FlushInterval:   200 * time.Millisecond,
 			MetricsInterval: 60 * time.Second,
+			LogsExporter:    ExporterAuto,
+			MetricsExporter: ExporterAuto,
+		},
+		OTLP: OTLP{
+			OTLPSettings: OTLPSettings{
+				Protocol:    ProtocolGRPC,
+				Compression: "none",
+				Timeout:     10 * time.Second,
+				Insecure:    new(false),
+			},
+			Retry: Retry{
+				Enabled:         true,
+				InitialInterval: 5 * time.Second,
+				MaxInterval:     30 * time.Second,
+				MaxElapsedTime:  5 * time.Minute,
+			},
 		},
 	}
 }
@@ -116,7 +139,7 @@ func (c Config) Validate() error {
 	if c.Export.MetricsInterval < time.Second {
 		return bad("export.metrics_interval", "must be at least 1s, not %s", c.Export.MetricsInterval)
 	}
-	return nil
+	return c.validateOutputs()
 }
 
 // Sources says where to load from. Zero fields are skipped.
@@ -140,7 +163,9 @@ type Flag struct {
 }
 
 // Load returns the effective configuration: defaults, then the file, then
-// the environment, then the flags, each layer overriding the one before.
+// the OpenTelemetry SDK's standard environment variables (OTEL_EXPORTER_OTLP_*
+// and the others StandardEnv lists), then the OTEL_SENSOR_* variables, then
+// the flags, each layer overriding the keys the one before set.
 func Load(src Sources) (Config, error) {
 	cfg := Default()
 	if src.File != "" {
@@ -157,6 +182,10 @@ func Load(src Sources) (Config, error) {
 				}
 			}
 		}
+	}
+
+	if err := applyStandardEnv(&cfg, src.Environ); err != nil {
+		return cfg, err
 	}
 
 	names := map[string]string{}
@@ -191,46 +220,89 @@ func Load(src Sources) (Config, error) {
 }
 
 // apply sets one dotted key from a layer onto cfg, rejecting unknown keys
-// and values of the wrong type.
+// and values of the wrong type. A map (otlp.headers) given whole replaces
+// the map; a key below it ("otlp.headers.authorization") sets one entry.
 func apply(cfg *Config, key string, value any) error {
-	field, err := lookup(reflect.ValueOf(cfg).Elem(), strings.Split(key, "."))
+	field, entry, err := lookup(reflect.ValueOf(cfg).Elem(), strings.Split(key, "."))
 	if err != nil {
 		return err
 	}
+	target := field
+	if entry != "" {
+		target = reflect.New(field.Type().Elem()).Elem()
+	} else if field.Kind() == reflect.Map {
+		field.Set(reflect.Zero(field.Type()))
+	}
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			stringToHeadersHook),
 		WeaklyTypedInput: true,
-		Result:           field.Addr().Interface(),
+		Result:           target.Addr().Interface(),
 	})
 	if err != nil {
 		return err
 	}
 	if err := dec.Decode(value); err != nil {
-		return fmt.Errorf("bad value %v: %w", value, errors.Unwrap(err))
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
+		return fmt.Errorf("bad value %v: %w", value, err)
+	}
+	if entry != "" {
+		if field.IsNil() {
+			field.Set(reflect.MakeMap(field.Type()))
+		}
+		field.SetMapIndex(reflect.ValueOf(entry), target)
 	}
 	return nil
 }
 
-func lookup(v reflect.Value, path []string) (reflect.Value, error) {
+// stringToHeadersHook decodes a string into headers the way
+// OTEL_EXPORTER_OTLP_HEADERS is written: "k1=v1,k2=v2".
+func stringToHeadersHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeFor[map[string]string]() {
+		return data, nil
+	}
+	return ParseHeaders(data.(string))
+}
+
+// lookup finds the field of a dotted key. When the key goes below a map,
+// entry is the rest of the key: the map entry to set.
+func lookup(v reflect.Value, path []string) (field reflect.Value, entry string, err error) {
 	for i, name := range path {
+		if v.Kind() == reflect.Map && i > 0 {
+			return v, strings.Join(path[i:], "."), nil
+		}
 		if v.Kind() != reflect.Struct {
-			return reflect.Value{}, fmt.Errorf("unknown key")
+			return reflect.Value{}, "", fmt.Errorf("unknown key")
 		}
-		t := v.Type()
-		found := false
-		for j := range t.NumField() {
-			if t.Field(j).Tag.Get("koanf") == name {
-				v = v.Field(j)
-				found = true
-				break
-			}
+		f, ok := fieldByTag(v, name)
+		if !ok {
+			return reflect.Value{}, "", fmt.Errorf("unknown key")
 		}
-		if !found {
-			return reflect.Value{}, fmt.Errorf("unknown key")
-		}
+		v = f
 		if i == len(path)-1 && v.Kind() == reflect.Struct {
-			return reflect.Value{}, fmt.Errorf("is a section, not a value")
+			return reflect.Value{}, "", fmt.Errorf("is a section, not a value")
 		}
 	}
-	return v, nil
+	return v, "", nil
+}
+
+// fieldByTag returns the field of struct v whose koanf tag is name,
+// looking into embedded structs tagged ",squash".
+func fieldByTag(v reflect.Value, name string) (reflect.Value, bool) {
+	t := v.Type()
+	for j := range t.NumField() {
+		tag := t.Field(j).Tag.Get("koanf")
+		if tag == name {
+			return v.Field(j), true
+		}
+		if tag == ",squash" {
+			if f, ok := fieldByTag(v.Field(j), name); ok {
+				return f, true
+			}
+		}
+	}
+	return reflect.Value{}, false
 }

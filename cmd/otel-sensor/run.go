@@ -32,14 +32,15 @@ func newRunCommand(stderr io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&configFile, "config", "", "configuration file (default "+config.DefaultFile+" when it exists)")
 	cmd.Flags().String("provider", "", "event provider: auto, ebpf or netlink")
 	cmd.Flags().String("output", "", "write OTLP JSON lines to this file instead of stdout")
+	cmd.Flags().String("otlp-endpoint", "", "export over OTLP to this endpoint (like OTEL_EXPORTER_OTLP_ENDPOINT)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		src := config.Sources{File: config.DefaultFile, Environ: os.Environ()}
 		if configFile != "" {
 			src.File, src.FileRequired = configFile, true
 		}
-		for _, name := range []string{"provider", "output"} {
-			if f := cmd.Flags().Lookup(name); f.Changed {
-				src.Flags = append(src.Flags, config.Flag{Name: "--" + name, Key: name, Value: f.Value.String()})
+		for _, fk := range [][2]string{{"provider", "provider"}, {"output", "output"}, {"otlp-endpoint", "otlp.endpoint"}} {
+			if f := cmd.Flags().Lookup(fk[0]); f.Changed {
+				src.Flags = append(src.Flags, config.Flag{Name: "--" + fk[0], Key: fk[1], Value: f.Value.String()})
 			}
 		}
 		cfg, err := config.Load(src)
@@ -55,15 +56,9 @@ func newRunCommand(stderr io.Writer) *cobra.Command {
 // run starts the pipeline and the provider, waits for ctx to end, then
 // stops the provider (draining the kernel's buffer) and flushes the pipeline.
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
-	var exp export.Exporter
-	if cfg.Output != "" {
-		f, err := export.OpenJSONLines(cfg.Output)
-		if err != nil {
-			return fmt.Errorf("open output: %w", err)
-		}
-		exp = f
-	} else {
-		exp = export.NewJSONLines(os.Stdout)
+	exp, err := newExporter(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
 
 	provider, err := newProvider(cfg)
@@ -102,7 +97,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		}
 		return fmt.Errorf("start %s provider: %w", provider.Name(), err)
 	}
-	log.Info("sensor running", "provider", provider.Name(), "version", version.Version, "output", outputName(cfg))
+	log.Info("sensor running", "provider", provider.Name(), "version", version.Version,
+		"events", destination(cfg, cfg.LogsExporter(), config.SignalLogs),
+		"metrics", destination(cfg, cfg.MetricsExporter(), config.SignalMetrics))
 
 	<-ctx.Done()
 	log.Info("stopping: draining the kernel buffer and flushing")
@@ -123,9 +120,90 @@ func newProvider(cfg config.Config) (probes.Provider, error) {
 	return nil, fmt.Errorf("provider %q is not available in this build yet", cfg.Provider)
 }
 
-func outputName(cfg config.Config) string {
-	if cfg.Output == "" {
+// newExporter builds what each signal is exported to: OTLP, the console
+// (stdout or the output file) or nothing.
+func newExporter(ctx context.Context, cfg config.Config, log *slog.Logger) (export.Exporter, error) {
+	logsTo, metricsTo := cfg.LogsExporter(), cfg.MetricsExporter()
+	var console export.Exporter
+	if logsTo == config.ExporterConsole || metricsTo == config.ExporterConsole {
+		if cfg.Output != "" {
+			f, err := export.OpenJSONLines(cfg.Output)
+			if err != nil {
+				return nil, fmt.Errorf("open output: %w", err)
+			}
+			console = f
+		} else {
+			console = export.NewJSONLines(os.Stdout)
+		}
+	}
+	opts := export.OTLPOptions{Logger: log, Version: version.Version}
+	if logsTo == config.ExporterOTLP {
+		opts.Logs = otlpConfig(cfg, config.SignalLogs)
+	}
+	if metricsTo == config.ExporterOTLP {
+		opts.Metrics = otlpConfig(cfg, config.SignalMetrics)
+	}
+	var otlp export.Exporter
+	if opts.Logs != nil || opts.Metrics != nil {
+		o, err := export.NewOTLP(ctx, opts)
+		if err != nil {
+			if console != nil {
+				console.Shutdown(context.WithoutCancel(ctx))
+			}
+			return nil, &config.Error{Key: "otlp", Source: "effective configuration", Err: err}
+		}
+		otlp = o
+	}
+	pick := func(to string) export.Exporter {
+		switch to {
+		case config.ExporterOTLP:
+			return otlp
+		case config.ExporterConsole:
+			return console
+		}
+		return nil
+	}
+	return export.Split{Logs: pick(logsTo), Metrics: pick(metricsTo)}, nil
+}
+
+// otlpConfig is the OTLP exporter configuration of one signal.
+func otlpConfig(cfg config.Config, signal string) *export.OTLPConfig {
+	s, _ := cfg.OTLPSignal(signal)
+	r := cfg.OTLP.Retry
+	retry := export.RetryConfig{
+		Disabled:        !r.Enabled,
+		InitialInterval: r.InitialInterval,
+		MaxInterval:     r.MaxInterval,
+		MaxElapsedTime:  r.MaxElapsedTime,
+	}
+	if r.MaxElapsedTime == 0 {
+		retry.MaxElapsedTime = -1 // config: 0 is no limit
+	}
+	return &export.OTLPConfig{
+		Protocol:    s.Protocol,
+		Endpoint:    s.Endpoint,
+		Insecure:    *s.Insecure,
+		CAFile:      s.CAFile,
+		CertFile:    s.CertFile,
+		KeyFile:     s.KeyFile,
+		Headers:     s.Headers,
+		Compression: s.Compression,
+		Timeout:     s.Timeout,
+		Retry:       retry,
+	}
+}
+
+// destination says where a signal goes, for the start-up message.
+func destination(cfg config.Config, to, signal string) string {
+	switch to {
+	case config.ExporterOTLP:
+		s, _ := cfg.OTLPSignal(signal)
+		return "otlp " + s.Protocol + " " + s.Endpoint
+	case config.ExporterConsole:
+		if cfg.Output != "" {
+			return cfg.Output
+		}
 		return "stdout"
 	}
-	return cfg.Output
+	return to
 }

@@ -8,8 +8,10 @@
 //   - Resource and DetectResource: the sensor's resource attributes, detected
 //     from the host and overridden by OTEL_RESOURCE_ATTRIBUTES and
 //     OTEL_SERVICE_NAME;
-//   - Exporter and JSONLines: where data goes; JSONLines writes OTLP JSON, one
-//     request per line;
+//   - Exporter and its implementations: JSONLines writes OTLP JSON, one
+//     request per line; OTLP sends over OTLP/gRPC or OTLP/HTTP through the
+//     Collector's own exporters, retrying what the specification calls
+//     retryable; Split sends logs and metrics to different places;
 //   - Pipeline: the bounded queue, batching and metrics between a provider
 //     and an Exporter.
 //
@@ -29,7 +31,11 @@
 //   - Handle never blocks. An event that does not fit in the queue is dropped
 //     and counted; every event delivered is counted exactly once as accepted
 //     (sensor.events) or dropped at the queue, and an accepted event whose
-//     export fails is counted again as dropped at the export stage.
+//     export fails is counted again as dropped at the export stage: as
+//     "rejected" when the error wraps ErrRejected, else "export_failed".
+//   - An export error is final: retrying is the Exporter's job. What an
+//     Exporter loses after an export succeeded (an OTLP partial success) it
+//     reports through DropCounter, and only that.
 //   - Shutdown drains the queue, exports a last metrics snapshot and shuts the
 //     Exporter down; it is idempotent and safe without Start.
 //

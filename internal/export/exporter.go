@@ -10,6 +10,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otel-sensor/otel-sensor/internal/probes"
 )
 
 // Exporter delivers logs and metrics somewhere. Implementations are safe for
@@ -143,3 +145,61 @@ func (j *JSONLines) acquire(ctx context.Context) error {
 }
 
 func (j *JSONLines) release() { <-j.lock }
+
+// DropCounter is implemented by an Exporter that can lose events after an
+// export returned nil — an OTLP receiver's partial success. Drops returns
+// those losses, cumulative; the Pipeline adds them to
+// sensor.events.dropped. Losses an export reports as an error are the
+// Pipeline's to count, never the exporter's.
+type DropCounter interface {
+	Drops() []probes.Drop
+}
+
+// Split sends logs to one Exporter and metrics to another (OTLP for the
+// events, the console for the metrics, say). A nil side is not exported:
+// its exports succeed and send nothing. Shutdown shuts both down, once
+// each when they are the same.
+type Split struct {
+	Logs, Metrics Exporter
+}
+
+var (
+	_ Exporter    = Split{}
+	_ DropCounter = Split{}
+)
+
+// ExportLogs exports ld to s.Logs.
+func (s Split) ExportLogs(ctx context.Context, ld plog.Logs) error {
+	if s.Logs == nil {
+		return nil
+	}
+	return s.Logs.ExportLogs(ctx, ld)
+}
+
+// ExportMetrics exports md to s.Metrics.
+func (s Split) ExportMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if s.Metrics == nil {
+		return nil
+	}
+	return s.Metrics.ExportMetrics(ctx, md)
+}
+
+// Drops returns the drops of the logs side, which carries the events.
+func (s Split) Drops() []probes.Drop {
+	if dc, ok := s.Logs.(DropCounter); ok {
+		return dc.Drops()
+	}
+	return nil
+}
+
+// Shutdown shuts both sides down.
+func (s Split) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.Logs != nil {
+		errs = append(errs, s.Logs.Shutdown(ctx))
+	}
+	if s.Metrics != nil && s.Metrics != s.Logs {
+		errs = append(errs, s.Metrics.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}

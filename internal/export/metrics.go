@@ -124,6 +124,11 @@ func (p *Pipeline) drops() []probes.Drop {
 	for _, d := range provider {
 		add(d)
 	}
+	if dc, ok := p.exp.(DropCounter); ok {
+		for _, d := range dc.Drops() {
+			add(d)
+		}
+	}
 	own := []struct {
 		stage, reason string
 		counts        *kindCounts
@@ -131,6 +136,7 @@ func (p *Pipeline) drops() []probes.Drop {
 		{stageQueue, reasonQueueFull, &p.queueFull},
 		{stageQueue, reasonShutdown, &p.afterClose},
 		{stageExport, reasonExportFailed, &p.exportFailed},
+		{stageExport, reasonRejected, &p.rejected},
 	}
 	for _, o := range own {
 		for name, n := range o.counts.byName() {

@@ -96,6 +96,7 @@ type Pipeline struct {
 	queueFull    kindCounts // dropped: queue, queue_full
 	afterClose   kindCounts // dropped: queue, shutdown
 	exportFailed kindCounts // dropped: export, export_failed
+	rejected     kindCounts // dropped: export, rejected (a batch refused whole)
 
 	errMu   sync.Mutex
 	lastErr error
@@ -279,20 +280,24 @@ drain:
 }
 
 // exportLogs exports batch and returns it emptied for reuse. A failed
-// export drops the whole batch and counts every event.
+// export drops the whole batch and counts every event: as rejected when the
+// receiver refused it (ErrRejected), else as export_failed. Retrying is the
+// Exporter's business: an error here is final.
 func (p *Pipeline) exportLogs(ctx context.Context, batch []*event.Event) []*event.Event {
 	// After a Shutdown deadline, what is left is counted without being
 	// mapped for an export that cannot happen.
 	err := ctx.Err()
 	if err == nil {
-		// Retrying a failed batch (with backoff, bounded by the queue)
-		// belongs here; until then the batch is dropped and counted.
 		err = p.exp.ExportLogs(ctx, NewLogs(p.res, batch))
 	}
 	p.setLastError(err)
 	if err != nil {
+		counts := &p.exportFailed
+		if errors.Is(err, ErrRejected) {
+			counts = &p.rejected
+		}
 		for _, ev := range batch {
-			p.exportFailed.add(ev.Kind)
+			counts.add(ev.Kind)
 		}
 	}
 	clear(batch) // let the events go

@@ -1,0 +1,81 @@
+package export
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync/atomic"
+
+	"go.uber.org/zap/zapcore"
+)
+
+// partialSuccessMessage is what the Collector's otlp and otlphttp exporters
+// log, at warn level, when a receiver accepts a request only in part; the
+// field droppedLogRecordsField holds the rejected_log_records of the
+// response. They report it nowhere else, so this is where it is counted.
+// otlp_test.go checks both against a receiver that answers so.
+const (
+	partialSuccessMessage  = "Partial success response"
+	droppedLogRecordsField = "dropped_log_records"
+)
+
+// zapBridge is the zap core handed to the Collector's exporters: it passes
+// their messages at info level and above to a slog.Logger and counts the
+// log records refused in partial successes.
+type zapBridge struct {
+	log          *slog.Logger // nil: messages are discarded
+	prefix       string
+	fields       []zapcore.Field
+	rejectedLogs *atomic.Uint64 // nil: not counted
+}
+
+var _ zapcore.Core = (*zapBridge)(nil)
+
+func (c *zapBridge) Enabled(l zapcore.Level) bool { return l >= zapcore.InfoLevel }
+
+func (c *zapBridge) With(fields []zapcore.Field) zapcore.Core {
+	d := *c
+	d.fields = append(append([]zapcore.Field(nil), c.fields...), fields...)
+	return &d
+}
+
+func (c *zapBridge) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *zapBridge) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range c.fields {
+		f.AddTo(enc)
+	}
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	if c.rejectedLogs != nil && e.Message == partialSuccessMessage {
+		if n, ok := enc.Fields[droppedLogRecordsField].(int64); ok && n > 0 {
+			c.rejectedLogs.Add(uint64(n))
+		}
+	}
+	if c.log == nil {
+		return nil
+	}
+	level := slog.LevelInfo
+	switch {
+	case e.Level >= zapcore.ErrorLevel:
+		level = slog.LevelError
+	case e.Level == zapcore.WarnLevel:
+		level = slog.LevelWarn
+	}
+	attrs := make([]slog.Attr, 0, len(enc.Fields))
+	for _, k := range slices.Sorted(maps.Keys(enc.Fields)) {
+		attrs = append(attrs, slog.Any(k, enc.Fields[k]))
+	}
+	c.log.LogAttrs(context.Background(), level, c.prefix+e.Message, attrs...)
+	return nil
+}
+
+func (c *zapBridge) Sync() error { return nil }
