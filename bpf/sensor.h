@@ -14,9 +14,13 @@
 #define PATH_BYTES_MAX 4352
 /* Room for one path component (NAME_MAX + NUL). */
 #define NAME_CHUNK 256
-/* Variable data area of an exec record: argv, then three component lists. */
-#define DATA_SIZE 32768
-#define DATA_MASK (DATA_SIZE - 1)
+/* Bytes of a path string read from user memory (PATH_MAX). */
+#define USER_PATH_MAX 4096
+/* The per-CPU scratch buffer: records are built here at absolute offsets
+ * below SCRATCH_LIMIT; a string read may start just below it. */
+#define SCRATCH_LIMIT 32768
+#define SCRATCH_MASK (SCRATCH_LIMIT - 1)
+#define SCRATCH_SIZE (SCRATCH_LIMIT + USER_PATH_MAX)
 /* Path components walked at most (bounds the bpf_loop). */
 #define PATH_DEPTH_MAX 1024
 /* Cgroup hierarchy levels walked at most. */
@@ -29,8 +33,14 @@ enum record_type {
 	RECORD_FORK = 2,
 	RECORD_EXIT = 3,
 	RECORD_CREDS = 4,
-	RECORD_TYPE_MAX = 5,
+	RECORD_FILE = 5,
+	RECORD_TYPE_MAX = 6,
 };
+
+/* Drops of file records are counted per operation, at index
+ * DROP_FILE_BASE + op (see the drops map). */
+#define DROP_FILE_BASE RECORD_TYPE_MAX
+#define DROP_KEYS ((DROP_FILE_BASE + 16) * DROP_REASON_MAX)
 
 enum drop_reason {
 	/* The ring buffer had no room for the record. */
@@ -58,6 +68,38 @@ enum record_flag {
 	FLAG_TTY = 1 << 8,
 	/* The kernel has an audit loginuid for the task. */
 	FLAG_LOGINUID = 1 << 9,
+	/* file_record: path 1 and 2 walks cut, disconnected; strings cut. */
+	FLAG_PATH1_TRUNCATED = 1 << 10,
+	FLAG_PATH2_TRUNCATED = 1 << 11,
+	FLAG_PATH1_DISCONNECTED = 1 << 12,
+	FLAG_PATH2_DISCONNECTED = 1 << 13,
+	FLAG_STR1_TRUNCATED = 1 << 14,
+	FLAG_STR2_TRUNCATED = 1 << 15,
+	/* file_record: the open created the file (FMODE_CREATED). */
+	FLAG_CREATED = 1 << 16,
+	/* file_record: path 1 is the file itself (walked from an fd), not
+	 * the directory the string is relative to. */
+	FLAG_PATH1_EXACT = 1 << 17,
+};
+
+/* What a file_record reports. */
+enum file_op {
+	FILE_OP_OPEN = 1,
+	FILE_OP_RENAME = 2,
+	FILE_OP_DELETE = 3,
+	FILE_OP_LINK = 4,
+	FILE_OP_SYMLINK = 5,
+	FILE_OP_MKDIR = 6,
+	FILE_OP_CHMOD = 7,
+	FILE_OP_CHOWN = 8,
+	FILE_OP_TRUNCATE = 9,
+};
+
+/* Which opens are reported (open_mode). */
+enum open_mode {
+	OPEN_NONE = 0,
+	OPEN_WRITES = 1,
+	OPEN_ALL = 2,
 };
 
 struct cred_ids {
@@ -99,7 +141,7 @@ struct exec_record {
 	/* argv (NUL-separated as in the process's memory), then the
 	 * executable, cwd and cgroup paths as NUL-terminated components,
 	 * leaf first. Only the used part is sent. */
-	__u8 data[DATA_SIZE + NAME_CHUNK];
+	__u8 data[];
 };
 
 struct fork_record {
@@ -117,6 +159,39 @@ struct creds_record {
 	struct cred_ids old;
 	__u32 syscall_id;
 	__u32 _pad;
+};
+
+/* A file operation, written at syscall exit. Each of the two paths is the
+ * string the process passed, then the walk (components, leaf first) of the
+ * directory that string is relative to, either possibly empty:
+ *  - from an fd (open's result, fchmod/fchown/ftruncate): no string, the
+ *    walk of the file itself, FLAG_PATH1_EXACT;
+ *  - a relative string: the string, then the walk of its dirfd or the cwd;
+ *  - an absolute string: the string only.
+ * Path 2 is the new name of rename and link, and the link of symlink (whose
+ * string 1 is the target as given, not resolved). data holds, in order:
+ * str1, walk1, str2, walk2. */
+struct file_record {
+	struct record_header hdr;
+	__s64 ret;        /* the syscall's return value */
+	__u32 syscall_id;
+	__u32 op;         /* enum file_op */
+	__u32 open_flags; /* open: O_* flags */
+	__u32 at_flags;   /* unlinkat/linkat/fchownat/fchmodat2 AT_* flags, renameat2 RENAME_* flags */
+	__u32 mode;       /* open/mkdir/chmod mode */
+	__u32 uid;        /* chown: new owner (-1 unchanged) */
+	__u32 gid;        /* chown: new group (-1 unchanged) */
+	__u16 str1_len;
+	__u16 walk1_len;
+	__u16 str2_len;
+	__u16 walk2_len;
+	__u32 _pad;
+	__u8 data[];
+};
+
+/* The scratch buffer records are built in (one slot per CPU). */
+struct scratch {
+	__u8 buf[SCRATCH_SIZE];
 };
 
 #endif

@@ -3,7 +3,8 @@
 //
 // Rules: a field the provider could not know is left at its zero value and is
 // not exported (strings empty, pointers nil, times zero); a value that had to be
-// cut is listed in Truncated by the name of the attribute it maps to. Strings
+// cut is listed in Truncated by the name of the attribute it maps to, and one
+// the provider tried but failed to fill is listed in Incomplete. Strings
 // hold the bytes the kernel gave, which need not be valid UTF-8; the mapping to
 // OTLP decides how to carry such bytes losslessly.
 package event
@@ -20,6 +21,15 @@ const (
 	KindFork
 	KindExit
 	KindCredentialsChange
+	KindFileOpen
+	KindFileRename
+	KindFileDelete
+	KindFileLink
+	KindFileSymlink
+	KindFileMkdir
+	KindFileChmod
+	KindFileChown
+	KindFileTruncate
 	kindCount
 )
 
@@ -29,6 +39,15 @@ var kindNames = [kindCount]string{
 	KindFork:              "process.fork",
 	KindExit:              "process.exit",
 	KindCredentialsChange: "process.credentials_change",
+	KindFileOpen:          "file.open",
+	KindFileRename:        "file.rename",
+	KindFileDelete:        "file.delete",
+	KindFileLink:          "file.link",
+	KindFileSymlink:       "file.symlink",
+	KindFileMkdir:         "file.mkdir",
+	KindFileChmod:         "file.chmod",
+	KindFileChown:         "file.chown",
+	KindFileTruncate:      "file.truncate",
 }
 
 // Name is the OpenTelemetry EventName of the kind.
@@ -41,7 +60,11 @@ func (k Kind) Name() string {
 
 // Kinds lists every known kind, in order.
 func Kinds() []Kind {
-	return []Kind{KindExec, KindFork, KindExit, KindCredentialsChange}
+	kinds := make([]Kind, 0, kindCount-1)
+	for k := KindExec; k < kindCount; k++ {
+		kinds = append(kinds, k)
+	}
+	return kinds
 }
 
 // Credentials are a task's user and group ids.
@@ -108,6 +131,64 @@ type CredentialsChange struct {
 	SyscallName string
 }
 
+// Access is how a file was opened.
+type Access uint8
+
+// The access modes of an open (O_ACCMODE).
+const (
+	AccessRead Access = iota
+	AccessWrite
+	AccessReadWrite
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessWrite:
+		return "write"
+	case AccessReadWrite:
+		return "read_write"
+	}
+	return "read"
+}
+
+// NoID marks an owner or group that a chown leaves unchanged (-1).
+const NoID = ^uint32(0)
+
+// File holds what is specific to the file.* events.
+type File struct {
+	// Path is the file acted on: the opened, deleted, created, changed
+	// file; for rename and link the new name; for symlink the link.
+	Path string
+	// PreviousPath is the old name of a rename.
+	PreviousPath string
+	// SourcePath is the existing file a hard link points to.
+	SourcePath string
+	// SymlinkTarget is the target of a symbolic link, as given (not
+	// resolved).
+	SymlinkTarget string
+	// Open: access mode, the O_* flags, whether the file was created or
+	// truncated.
+	Access    Access
+	Flags     uint32
+	Created   bool
+	Truncated bool
+	// Directory is set when a directory was deleted.
+	Directory bool
+	// Mode is the mode of chmod and mkdir, and of an open that created the
+	// file; HasMode says it is set.
+	Mode    uint32
+	HasMode bool
+	// OwnerID and GroupID are chown's new ids, NoID when unchanged.
+	OwnerID, GroupID uint32
+	// Exchange, NoReplace: renameat2 flags.
+	Exchange, NoReplace bool
+	// SyscallID and SyscallName are the syscall that did it.
+	SyscallID   int
+	SyscallName string
+	// Errno is non-zero for a failed attempt (reported only when enabled).
+	Errno int
+}
+
 // Event is one observation.
 type Event struct {
 	Kind Kind
@@ -120,9 +201,16 @@ type Event struct {
 	Exec        *Exec
 	Exit        *Exit
 	Credentials *CredentialsChange
+	File        *File
 
 	// Truncated lists the attribute names whose values were cut.
 	Truncated []string
+	// Incomplete lists the attribute names the provider tried to fill but
+	// could not; their fields hold the values that mean unknown, so they
+	// are absent. The netlink provider reads from /proc after the event and
+	// lists here what it could not read or verify (the process had exited,
+	// or changed again before it was read).
+	Incomplete []string
 }
 
 // Attribute names used in Truncated. They are the names the exporter uses.
@@ -132,4 +220,8 @@ const (
 	AttrCommandArgs          = "process.command_args"
 	AttrWorkingDirectory     = "process.working_directory"
 	AttrCgroup               = "process.linux.cgroup"
+	AttrFilePath             = "file.path"
+	AttrFilePreviousPath     = "sensor.file.previous_path"
+	AttrFileSourcePath       = "sensor.file.link.source_path"
+	AttrFileSymlinkTarget    = "file.symbolic_link.target_path"
 )

@@ -19,22 +19,31 @@ const (
 	execFixedSize   = 160 // exec_record up to data[]
 	exitRecordSize  = 104
 	credsRecordSize = 136
+	fileFixedSize   = 144 // file_record up to data[]
 	commLen         = 16
 	ttyLen          = 32
 )
 
 // Record flags (enum record_flag).
 const (
-	flagArgsTruncated   = uint32(processRecordFlagFLAG_ARGS_TRUNCATED)
-	flagExeTruncated    = uint32(processRecordFlagFLAG_EXE_TRUNCATED)
-	flagCwdTruncated    = uint32(processRecordFlagFLAG_CWD_TRUNCATED)
-	flagCgroupTruncated = uint32(processRecordFlagFLAG_CGROUP_TRUNCATED)
-	flagArgsFault       = uint32(processRecordFlagFLAG_ARGS_FAULT)
-	flagExeDeleted      = uint32(processRecordFlagFLAG_EXE_DELETED)
-	flagExeDisconnected = uint32(processRecordFlagFLAG_EXE_DISCONNECTED)
-	flagCwdDisconnected = uint32(processRecordFlagFLAG_CWD_DISCONNECTED)
-	flagTTY             = uint32(processRecordFlagFLAG_TTY)
-	flagLoginUID        = uint32(processRecordFlagFLAG_LOGINUID)
+	flagArgsTruncated   = uint32(sensorRecordFlagFLAG_ARGS_TRUNCATED)
+	flagExeTruncated    = uint32(sensorRecordFlagFLAG_EXE_TRUNCATED)
+	flagCwdTruncated    = uint32(sensorRecordFlagFLAG_CWD_TRUNCATED)
+	flagCgroupTruncated = uint32(sensorRecordFlagFLAG_CGROUP_TRUNCATED)
+	flagArgsFault       = uint32(sensorRecordFlagFLAG_ARGS_FAULT)
+	flagExeDeleted      = uint32(sensorRecordFlagFLAG_EXE_DELETED)
+	flagExeDisconnected = uint32(sensorRecordFlagFLAG_EXE_DISCONNECTED)
+	flagCwdDisconnected = uint32(sensorRecordFlagFLAG_CWD_DISCONNECTED)
+	flagTTY             = uint32(sensorRecordFlagFLAG_TTY)
+	flagLoginUID        = uint32(sensorRecordFlagFLAG_LOGINUID)
+	flagPath1Truncated  = uint32(sensorRecordFlagFLAG_PATH1TRUNCATED)
+	flagPath2Truncated  = uint32(sensorRecordFlagFLAG_PATH2TRUNCATED)
+	flagPath1Disconn    = uint32(sensorRecordFlagFLAG_PATH1DISCONNECTED)
+	flagPath2Disconn    = uint32(sensorRecordFlagFLAG_PATH2DISCONNECTED)
+	flagStr1Truncated   = uint32(sensorRecordFlagFLAG_STR1TRUNCATED)
+	flagStr2Truncated   = uint32(sensorRecordFlagFLAG_STR2TRUNCATED)
+	flagCreated         = uint32(sensorRecordFlagFLAG_CREATED)
+	flagPath1Exact      = uint32(sensorRecordFlagFLAG_PATH1EXACT)
 )
 
 var errShort = errors.New("record shorter than its layout")
@@ -55,17 +64,32 @@ func (c bootClock) wall(bootNs uint64) time.Time {
 
 // recordKind maps a record type to the event kind.
 func recordKind(t uint32) event.Kind {
-	switch processRecordType(t) {
-	case processRecordTypeRECORD_EXEC:
+	switch sensorRecordType(t) {
+	case sensorRecordTypeRECORD_EXEC:
 		return event.KindExec
-	case processRecordTypeRECORD_FORK:
+	case sensorRecordTypeRECORD_FORK:
 		return event.KindFork
-	case processRecordTypeRECORD_EXIT:
+	case sensorRecordTypeRECORD_EXIT:
 		return event.KindExit
-	case processRecordTypeRECORD_CREDS:
+	case sensorRecordTypeRECORD_CREDS:
 		return event.KindCredentialsChange
+	case sensorRecordTypeRECORD_FILE:
+		return event.KindFileOpen // refined by the record's op
 	}
 	return event.KindUnknown
+}
+
+// fileKinds maps enum file_op to event kinds.
+var fileKinds = map[uint32]event.Kind{
+	uint32(sensorFileOpFILE_OP_OPEN):     event.KindFileOpen,
+	uint32(sensorFileOpFILE_OP_RENAME):   event.KindFileRename,
+	uint32(sensorFileOpFILE_OP_DELETE):   event.KindFileDelete,
+	uint32(sensorFileOpFILE_OP_LINK):     event.KindFileLink,
+	uint32(sensorFileOpFILE_OP_SYMLINK):  event.KindFileSymlink,
+	uint32(sensorFileOpFILE_OP_MKDIR):    event.KindFileMkdir,
+	uint32(sensorFileOpFILE_OP_CHMOD):    event.KindFileChmod,
+	uint32(sensorFileOpFILE_OP_CHOWN):    event.KindFileChown,
+	uint32(sensorFileOpFILE_OP_TRUNCATE): event.KindFileTruncate,
 }
 
 // record is a decoded ring-buffer record: the event and the kernel's
@@ -122,6 +146,10 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 			Code:       int(status>>8) & 0xff,
 			Signal:     int(status & 0x7f),
 			CoreDumped: status&0x80 != 0,
+		}
+	case event.KindFileOpen:
+		if err := decodeFile(b, flags, ev); err != nil {
+			return record{}, err
 		}
 	case event.KindCredentialsChange:
 		if len(b) < credsRecordSize {
@@ -206,6 +234,126 @@ func decodeExec(b []byte, flags uint32, ev *event.Event) error {
 	return nil
 }
 
+// Flags of the file syscalls (uapi fcntl.h, fs.h).
+const (
+	oAccMode        = 3
+	oCreat          = 0o100
+	oTrunc          = 0o1000
+	oTmpfile        = 0o20000000
+	atRemoveDir     = 0x200
+	renameNoReplace = 1
+	renameExchange  = 2
+	nrRmdir         = 84
+	nrUnlinkat      = 263
+)
+
+func decodeFile(b []byte, flags uint32, ev *event.Event) error {
+	if len(b) < fileFixedSize {
+		return fmt.Errorf("file: %w (%d bytes)", errShort, len(b))
+	}
+	le := binary.LittleEndian
+	kind, ok := fileKinds[le.Uint32(b[108:])]
+	if !ok {
+		return fmt.Errorf("file: unknown operation %d", le.Uint32(b[108:]))
+	}
+	ev.Kind = kind
+	lens := [4]int{int(le.Uint16(b[132:])), int(le.Uint16(b[134:])), int(le.Uint16(b[136:])), int(le.Uint16(b[138:]))}
+	data := b[fileFixedSize:]
+	if lens[0]+lens[1]+lens[2]+lens[3] > len(data) {
+		return fmt.Errorf("file: lengths %v exceed the %d data bytes: %w", lens, len(data), errShort)
+	}
+	var parts [4][]byte
+	for i, n := range lens {
+		parts[i], data = data[:n], data[n:]
+	}
+	ret := int64(le.Uint64(b[96:]))
+	id := int(le.Uint32(b[104:]))
+	f := &event.File{
+		SyscallID:   id,
+		SyscallName: syscallName(id),
+		OwnerID:     event.NoID,
+		GroupID:     event.NoID,
+	}
+	if ret < 0 {
+		f.Errno = int(-ret)
+	}
+	ev.File = f
+
+	path1, cut1 := filePath(parts[0], parts[1], flags&flagStr1Truncated != 0,
+		flags&flagPath1Truncated != 0, flags&flagPath1Disconn != 0)
+	path2, cut2 := filePath(parts[2], parts[3], flags&flagStr2Truncated != 0,
+		flags&flagPath2Truncated != 0, flags&flagPath2Disconn != 0)
+	mark := func(cut bool, attr string) {
+		if cut {
+			ev.Truncated = append(ev.Truncated, attr)
+		}
+	}
+	atFlags := le.Uint32(b[116:])
+	mode := le.Uint32(b[120:])
+	switch kind {
+	case event.KindFileRename:
+		f.PreviousPath, f.Path = path1, path2
+		f.Exchange, f.NoReplace = atFlags&renameExchange != 0, atFlags&renameNoReplace != 0
+		mark(cut1, event.AttrFilePreviousPath)
+		mark(cut2, event.AttrFilePath)
+	case event.KindFileLink:
+		f.SourcePath, f.Path = path1, path2
+		mark(cut1, event.AttrFileSourcePath)
+		mark(cut2, event.AttrFilePath)
+	case event.KindFileSymlink:
+		// The target is a string the kernel stores, not a path it resolved.
+		f.SymlinkTarget, f.Path = string(parts[0]), path2
+		mark(flags&flagStr1Truncated != 0, event.AttrFileSymlinkTarget)
+		mark(cut2, event.AttrFilePath)
+	default:
+		f.Path = path1
+		mark(cut1, event.AttrFilePath)
+	}
+	switch kind {
+	case event.KindFileOpen:
+		of := le.Uint32(b[112:])
+		f.Flags = of
+		f.Access = event.Access(of & oAccMode)
+		if f.Access > event.AccessReadWrite {
+			f.Access = event.AccessReadWrite
+		}
+		f.Created = flags&flagCreated != 0
+		f.Truncated = of&oTrunc != 0 && f.Access != event.AccessRead && f.Errno == 0
+		if of&oCreat != 0 || of&oTmpfile == oTmpfile {
+			f.Mode, f.HasMode = mode&0o7777, true
+		}
+	case event.KindFileMkdir, event.KindFileChmod:
+		f.Mode, f.HasMode = mode&0o7777, true
+	case event.KindFileChown:
+		f.OwnerID, f.GroupID = le.Uint32(b[124:]), le.Uint32(b[128:])
+	case event.KindFileDelete:
+		f.Directory = id == nrRmdir || (id == nrUnlinkat && atFlags&atRemoveDir != 0)
+	}
+	return nil
+}
+
+// filePath assembles a path from the string a process passed and the walk
+// of the directory it is relative to (or, with no string, of the file
+// itself). An absolute string stands alone. Whatever could not be
+// resolved fully is reported cut: never a wrong absolute path.
+func filePath(str, walk []byte, strCut, walkCut, disconnected bool) (string, bool) {
+	if len(str) > 0 && str[0] == '/' {
+		return string(str), strCut
+	}
+	base, cut := joinComponents(walk, walkCut, disconnected)
+	if len(str) == 0 {
+		return base, cut || strCut
+	}
+	cut = cut || strCut
+	switch {
+	case base == "":
+		return string(str), true
+	case base == "/":
+		return "/" + string(str), cut
+	}
+	return base + "/" + string(str), cut
+}
+
 // splitArgs splits the NUL-separated argument area. The area of a complete
 // argv ends with a NUL; when the kernel cut it, the last argument is partial.
 func splitArgs(b []byte, truncated bool) ([]string, bool) {
@@ -280,25 +428,14 @@ func cString(b []byte) string {
 	return string(b)
 }
 
-// syscallName names the x86_64 syscalls the programs hook.
-func syscallName(id int) string {
-	switch id {
-	case 105:
-		return "setuid"
-	case 106:
-		return "setgid"
-	case 113:
-		return "setreuid"
-	case 114:
-		return "setregid"
-	case 117:
-		return "setresuid"
-	case 119:
-		return "setresgid"
-	case 122:
-		return "setfsuid"
-	case 123:
-		return "setfsgid"
-	}
-	return ""
+// syscallNames names the x86_64 syscalls the programs hook.
+var syscallNames = map[int]string{
+	2: "open", 76: "truncate", 77: "ftruncate", 82: "rename", 83: "mkdir", 84: "rmdir", 85: "creat",
+	86: "link", 87: "unlink", 88: "symlink", 90: "chmod", 91: "fchmod", 92: "chown", 93: "fchown",
+	94: "lchown", 105: "setuid", 106: "setgid", 113: "setreuid", 114: "setregid", 117: "setresuid",
+	119: "setresgid", 122: "setfsuid", 123: "setfsgid", 257: "openat", 258: "mkdirat", 260: "fchownat",
+	263: "unlinkat", 264: "renameat", 265: "linkat", 266: "symlinkat", 268: "fchmodat", 316: "renameat2",
+	437: "openat2", 452: "fchmodat2",
 }
+
+func syscallName(id int) string { return syscallNames[id] }

@@ -14,10 +14,10 @@ import (
 // The hand-written offsets in decode.go must match the layout bpf2go
 // generated from bpf/sensor.h.
 func TestRecordLayout(t *testing.T) {
-	var h processRecordHeader
-	var x processExecRecord
-	var e processExitRecord
-	var c processCredsRecord
+	var h sensorRecordHeader
+	var x sensorExecRecord
+	var e sensorExitRecord
+	var c sensorCredsRecord
 	for _, tc := range []struct {
 		name      string
 		got, want uintptr
@@ -58,8 +58,8 @@ func TestRecordLayout(t *testing.T) {
 // used part of data is sent.
 func execBytes(t testing.TB, flags uint32, args, exe, cwd, cg []byte) []byte {
 	t.Helper()
-	var r processExecRecord
-	r.Hdr.Type = uint32(processRecordTypeRECORD_EXEC)
+	var r sensorExecRecord
+	r.Hdr.Type = uint32(sensorRecordTypeRECORD_EXEC)
 	r.Hdr.Flags = flags
 	r.Hdr.Task.Ktime = 2_000_000_000
 	r.Hdr.Task.StartTime = 1_500_000_000
@@ -67,21 +67,20 @@ func execBytes(t testing.TB, flags uint32, args, exe, cwd, cg []byte) []byte {
 	r.Hdr.Task.Tid = 4242
 	r.Hdr.Task.Ppid = 1
 	r.Hdr.Task.Loginuid = 1000
-	r.Hdr.Task.Creds = processCredIds{Uid: 1000, Euid: 0, Suid: 0, Fsuid: 0, Gid: 100, Egid: 100, Sgid: 100, Fsgid: 100}
+	r.Hdr.Task.Creds = sensorCredIds{Uid: 1000, Euid: 0, Suid: 0, Fsuid: 0, Gid: 100, Egid: 100, Sgid: 100, Fsgid: 100}
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Hdr.Task.Comm[0])), 16), "sudo")
 	r.ParentStartTime = 1_000_000_000
 	r.Sid, r.Pgid, r.Argc = 77, 4242, 3
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Tty[0])), 32), "pts3")
-	n := copy(r.Data[:], args)
-	n += copy(r.Data[n:], exe)
-	n += copy(r.Data[n:], cwd)
-	n += copy(r.Data[n:], cg)
 	r.ArgsLen, r.ExeLen, r.CwdLen, r.CgroupLen = uint16(len(args)), uint16(len(exe)), uint16(len(cwd)), uint16(len(cg))
 	var buf bytes.Buffer
 	if err := binary.Write(&buf, binary.LittleEndian, &r); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()[:execFixedSize+n]
+	for _, part := range [][]byte{args, exe, cwd, cg} {
+		buf.Write(part)
+	}
+	return buf.Bytes()
 }
 
 var testClock = bootClock{bootWall: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
@@ -179,8 +178,8 @@ func TestDecodeExitStatus(t *testing.T) {
 		{9, 0, 9, false},
 		{11 | 0x80, 0, 11, true},
 	} {
-		var r processExitRecord
-		r.Hdr.Type = uint32(processRecordTypeRECORD_EXIT)
+		var r sensorExitRecord
+		r.Hdr.Type = uint32(sensorRecordTypeRECORD_EXIT)
 		r.ExitCode = tc.status
 		var buf bytes.Buffer
 		binary.Write(&buf, binary.LittleEndian, &r)
@@ -209,7 +208,7 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		"short exit":       append(bytes.Clone(good[:headerSize]), 0)[:headerSize],
 	} {
 		if name == "short exit" {
-			b[0] = byte(processRecordTypeRECORD_EXIT)
+			b[0] = byte(sensorRecordTypeRECORD_EXIT)
 		}
 		if _, err := decodeRecord(b, testClock); err == nil {
 			t.Errorf("%s: decoded without error", name)
@@ -222,13 +221,13 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(execBytes(f, flagTTY, []byte("/bin/ls\x00-l\x00"), []byte("ls\x00bin\x00"), []byte("tmp\x00"), []byte("x.scope\x00")))
 	f.Add(execBytes(f, flagArgsTruncated|flagExeDisconnected, []byte("a\x00b"), []byte("memfd:x\x00"), nil, nil))
-	var e processExitRecord
-	e.Hdr.Type = uint32(processRecordTypeRECORD_EXIT)
+	var e sensorExitRecord
+	e.Hdr.Type = uint32(sensorRecordTypeRECORD_EXIT)
 	var buf bytes.Buffer
 	binary.Write(&buf, binary.LittleEndian, &e)
 	f.Add(buf.Bytes())
-	var c processCredsRecord
-	c.Hdr.Type = uint32(processRecordTypeRECORD_CREDS)
+	var c sensorCredsRecord
+	c.Hdr.Type = uint32(sensorRecordTypeRECORD_CREDS)
 	buf.Reset()
 	binary.Write(&buf, binary.LittleEndian, &c)
 	f.Add(buf.Bytes())

@@ -49,12 +49,39 @@ type Options struct {
 	// WatchParent, when non-zero, restricts events to the children of that
 	// process (tests and diagnostics).
 	WatchParent uint32
+	// Opens says which file opens are reported: OpensWrites (the
+	// default: opens for writing, creating or truncating), OpensAll or
+	// OpensNone.
+	Opens Opens
+	// ReportFailed reports file operations that failed, with the error.
+	ReportFailed bool
 	// Cache is the process cache to enrich events from; nil makes one
 	// seeded from /proc.
 	Cache *proc.Cache
 	// SweepInterval is how often the cache drops processes whose exit was
 	// missed (default 1 minute).
 	SweepInterval time.Duration
+}
+
+// Opens selects which file opens are reported.
+type Opens int
+
+// Which opens are reported; the zero value is the default.
+const (
+	OpensWrites Opens = iota // opened for writing, created or truncated
+	OpensAll
+	OpensNone
+)
+
+// kernel is the program's enum open_mode value.
+func (o Opens) kernel() uint32 {
+	switch o {
+	case OpensAll:
+		return 2
+	case OpensNone:
+		return 0
+	}
+	return 1
 }
 
 func (o *Options) setDefaults() {
@@ -86,7 +113,7 @@ type Provider struct {
 	cache *proc.Cache
 	clock bootClock
 
-	objs   processObjects
+	objs   sensorObjects
 	loaded bool
 	links  []link.Link
 	reader recordReader
@@ -109,7 +136,7 @@ type Provider struct {
 	finalSyscalls []probes.SyscallCount
 }
 
-const recordTypeCount = int(processRecordTypeRECORD_TYPE_MAX)
+const recordTypeCount = int(sensorRecordTypeRECORD_TYPE_MAX)
 
 // New returns a provider; nothing is loaded before Start.
 func New(opts Options) *Provider {
@@ -138,7 +165,7 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("remove memlock limit: %w", err)
 	}
-	spec, err := loadProcess()
+	spec, err := loadSensor()
 	if err != nil {
 		return fmt.Errorf("load eBPF object: %w", err)
 	}
@@ -199,9 +226,11 @@ func (p *Provider) configure(spec *ebpf.CollectionSpec) error {
 		self = uint32(os.Getpid())
 	}
 	for name, v := range map[string]any{
-		"self_tgid":    self,
-		"watch_ppid":   p.opts.WatchParent,
-		"wakeup_bytes": uint64(p.opts.WakeupBytes),
+		"self_tgid":     self,
+		"watch_ppid":    p.opts.WatchParent,
+		"wakeup_bytes":  uint64(p.opts.WakeupBytes),
+		"open_mode":     p.opts.Opens.kernel(),
+		"report_failed": p.opts.ReportFailed,
 	} {
 		vs, ok := spec.Variables[name]
 		if !ok {
@@ -215,7 +244,7 @@ func (p *Provider) configure(spec *ebpf.CollectionSpec) error {
 	if err != nil {
 		return fmt.Errorf("count possible CPUs: %w", err)
 	}
-	spec.Maps["exec_scratch"].MaxEntries = uint32(cpus)
+	spec.Maps["scratch"].MaxEntries = uint32(cpus)
 	spec.Maps["events"].MaxEntries = uint32(p.opts.RingBufferBytes)
 	return nil
 }
@@ -344,10 +373,23 @@ func (p *Provider) drops() []probes.Drop {
 	var out []probes.Drop
 	if p.loaded {
 		var perCPU []uint64
+		// Process records by record type, file records by operation.
+		type dropKind struct {
+			index int // first index in the drops map / DROP_REASON_MAX
+			name  string
+		}
+		var kinds []dropKind
 		for t := 1; t < recordTypeCount; t++ {
-			name := recordKind(uint32(t)).Name()
+			if sensorRecordType(t) != sensorRecordTypeRECORD_FILE {
+				kinds = append(kinds, dropKind{t, recordKind(uint32(t)).Name()})
+			}
+		}
+		for op, kind := range fileKinds {
+			kinds = append(kinds, dropKind{recordTypeCount + int(op), kind.Name()})
+		}
+		for _, k := range kinds {
 			for r, reason := range []string{"ringbuf_full", "no_scratch"} {
-				key := uint32(t*int(processDropReasonDROP_REASON_MAX) + r)
+				key := uint32(k.index*int(sensorDropReasonDROP_REASON_MAX) + r)
 				if err := p.objs.Drops.Lookup(key, &perCPU); err != nil {
 					continue
 				}
@@ -356,7 +398,7 @@ func (p *Provider) drops() []probes.Drop {
 					n += v
 				}
 				if n > 0 || r == 0 {
-					out = append(out, probes.Drop{Stage: "kernel", Reason: reason, EventName: name, Count: n})
+					out = append(out, probes.Drop{Stage: "kernel", Reason: reason, EventName: k.name, Count: n})
 				}
 			}
 		}
@@ -386,8 +428,8 @@ func (p *Provider) Syscalls() []probes.SyscallCount {
 func (p *Provider) syscalls() []probes.SyscallCount {
 	var out []probes.SyscallCount
 	var perCPU []uint64
-	for _, id := range []uint32{105, 106, 113, 114, 117, 119, 122, 123} {
-		if err := p.objs.SyscallCounts.Lookup(id, &perCPU); err != nil {
+	for id := range syscallNames {
+		if err := p.objs.SyscallCounts.Lookup(uint32(id), &perCPU); err != nil {
 			continue
 		}
 		var n uint64
@@ -395,7 +437,7 @@ func (p *Provider) syscalls() []probes.SyscallCount {
 			n += v
 		}
 		if n > 0 {
-			out = append(out, probes.SyscallCount{ID: int(id), Name: syscallName(int(id)), Count: n})
+			out = append(out, probes.SyscallCount{ID: id, Name: syscallName(id), Count: n})
 		}
 	}
 	return out

@@ -363,6 +363,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(chdirExec(os.Args[1:]))
 	}
+	if os.Getenv(fileOpEnv) == "1" {
+		os.Exit(fileOp(os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 

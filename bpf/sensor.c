@@ -32,6 +32,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 const volatile __u32 self_tgid = 0;      /* the sensor itself: never reported */
 const volatile __u32 watch_ppid = 0;     /* when set, only this process's children */
 const volatile __u64 wakeup_bytes = 0;   /* wake the reader once this much is pending */
+const volatile __u32 open_mode = OPEN_WRITES; /* enum open_mode: which opens are reported */
+const volatile bool report_failed = false;   /* report file syscalls that failed */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -41,7 +43,7 @@ struct {
 /* Records that could not be emitted, by record type and reason. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, RECORD_TYPE_MAX * DROP_REASON_MAX);
+	__uint(max_entries, DROP_KEYS);
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
@@ -54,15 +56,30 @@ struct {
 	__type(value, __u64);
 } syscall_counts SEC(".maps");
 
-/* Exec records are too large for the stack and for a per-CPU array value
- * (32 KiB limit), so each CPU gets one slot of a plain array, indexed by
- * bpf_get_smp_processor_id(). The loader sizes it to the possible CPUs. */
+/* Exec and file records are built here: they are too large for the stack
+ * and for a per-CPU array value (32 KiB limit), so each CPU gets one slot of
+ * a plain array, indexed by bpf_get_smp_processor_id(). The loader sizes it
+ * to the possible CPUs. Only the used bytes go to the ring buffer. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct exec_record);
-} exec_scratch SEC(".maps");
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* Arguments of a file syscall between its entry and exit, by thread id. */
+struct pending_call {
+	__u64 args[6];
+	__u32 id;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct pending_call);
+} pending_calls SEC(".maps");
 
 /* Credentials at entry of a set*id syscall, by thread id. */
 struct {
@@ -75,21 +92,27 @@ struct {
 /* Keeps every shared type in the object's BTF so that bpf2go can generate
  * its Go twin (types only used in casts or constants would be dropped). */
 struct btf_anchor {
-	struct exec_record exec;
 	struct fork_record fork;
 	struct exit_record exit;
 	struct creds_record creds;
 	enum record_type type;
 	enum drop_reason reason;
 	enum record_flag flag;
+	enum file_op file_op;
+	enum open_mode open_mode;
 };
 struct btf_anchor *unused_btf_anchor __attribute__((unused));
+/* Records with a flexible data[] cannot be members: each gets a variable. */
+struct exec_record unused_exec_record __attribute__((unused));
+struct file_record unused_file_record __attribute__((unused));
 
 /* Older kernels call kernfs_node's parent "parent" (renamed in 6.15). */
 struct kernfs_node___pre615 {
 	struct kernfs_node___pre615 *parent;
 } __attribute__((preserve_access_index));
 
+/* Counts a record that could not be emitted: type is a record_type, or
+ * DROP_FILE_BASE + file_op for file records. */
 static __always_inline void count_drop(__u32 type, __u32 reason)
 {
 	__u32 key = type * DROP_REASON_MAX + reason;
@@ -156,7 +179,7 @@ struct walk {
 	struct dentry *dentry;
 	struct mount *mnt;
 	__u32 cpu;
-	__u32 pos;   /* next write position in data */
+	__u32 pos;   /* next write offset in the scratch buffer */
 	__u32 limit; /* no new component starts at or beyond this */
 	__u32 done;  /* reached the root of the mount tree */
 	__u32 disconnected;
@@ -167,18 +190,26 @@ static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 	return (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 }
 
-/* Appends one NUL-terminated name at data[*pos] of this CPU's exec record
- * and advances *pos; false when there is no room left before limit or the
- * name cannot be read. */
+/* An offset into the scratch buffer the verifier can bound: the mask is
+ * applied in the instructions, not optimised away after a range check. */
+static __always_inline __u32 scratch_off(__u32 p)
+{
+	asm volatile("%[p] &= %[m]" : [p] "+r"(p) : [m] "i"(SCRATCH_MASK));
+	return p;
+}
+
+/* Appends one NUL-terminated name at offset *pos of this CPU's scratch
+ * buffer and advances *pos; false when there is no room left before limit
+ * or the name cannot be read. */
 static __always_inline bool append_name(__u32 cpu, __u32 *pos, __u32 limit, const void *name)
 {
 	__u32 p = *pos;
-	if (p >= limit || p >= DATA_SIZE)
+	if (p >= limit || p >= SCRATCH_LIMIT)
 		return false;
-	struct exec_record *rec = bpf_map_lookup_elem(&exec_scratch, &cpu);
-	if (!rec)
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
 		return false;
-	long n = bpf_probe_read_kernel_str(&rec->data[p & DATA_MASK], NAME_CHUNK, name);
+	long n = bpf_probe_read_kernel_str(&s->buf[scratch_off(p)], NAME_CHUNK, name);
 	if (n <= 0)
 		return false;
 	*pos = p + n;
@@ -223,7 +254,7 @@ static long walk_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* Appends the components of path p at data[pos]; returns the new position
+/* Appends the components of a path at offset pos; returns the new offset
  * and sets *truncated when the walk did not reach the root. */
 static __always_inline __u32 append_path(__u32 cpu, struct dentry *dentry, struct vfsmount *vfsmnt,
 					 __u32 pos, bool *truncated, bool *disconnected)
@@ -295,7 +326,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		return 0;
 
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct exec_record *rec = bpf_map_lookup_elem(&exec_scratch, &cpu);
+	struct exec_record *rec = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!rec) {
 		count_drop(RECORD_EXEC, DROP_NO_SCRATCH);
 		return 0;
@@ -340,7 +371,8 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	bool trunc = false, disc = false;
 	struct file *file = BPF_CORE_READ(bprm, file);
 	struct dentry *exe_dentry = BPF_CORE_READ(file, f_path.dentry);
-	__u32 pos = append_path(cpu, exe_dentry, BPF_CORE_READ(file, f_path.mnt), args_len, &trunc, &disc);
+	__u32 exe_start = offsetof(struct exec_record, data) + args_len;
+	__u32 pos = append_path(cpu, exe_dentry, BPF_CORE_READ(file, f_path.mnt), exe_start, &trunc, &disc);
 	if (trunc)
 		flags |= FLAG_EXE_TRUNCATED;
 	if (disc)
@@ -349,7 +381,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (exe_dentry && !BPF_CORE_READ(exe_dentry, d_hash.pprev) &&
 	    BPF_CORE_READ(exe_dentry, d_parent) != exe_dentry)
 		flags |= FLAG_EXE_DELETED;
-	rec->exe_len = pos - args_len;
+	rec->exe_len = pos - exe_start;
 
 	__u32 cwd_start = pos;
 	trunc = disc = false;
@@ -374,9 +406,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	pos = cw.pos;
 
 	rec->hdr.flags = flags;
-	__u64 size = offsetof(struct exec_record, data) + pos;
-	if (size > sizeof(*rec))
-		size = sizeof(*rec);
+	__u64 size = pos;
+	if (size > SCRATCH_SIZE)
+		size = SCRATCH_SIZE;
 	if (bpf_ringbuf_output(&events, rec, size, wakeup_flag()) < 0)
 		count_drop(RECORD_EXEC, DROP_RINGBUF_FULL);
 	return 0;
@@ -459,50 +491,363 @@ static __always_inline bool is_setid(long id)
 	return off < SETID_SPAN && ((SETID_MASK >> off) & 1);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
+/* ---- files -------------------------------------------------------------- */
+
+/* x86_64 syscall numbers of the file operations reported. */
+enum {
+	NR_open = 2, NR_truncate = 76, NR_ftruncate = 77, NR_rename = 82, NR_mkdir = 83, NR_rmdir = 84,
+	NR_creat = 85, NR_link = 86, NR_unlink = 87, NR_symlink = 88, NR_chmod = 90, NR_fchmod = 91,
+	NR_chown = 92, NR_fchown = 93, NR_lchown = 94, NR_openat = 257, NR_mkdirat = 258,
+	NR_fchownat = 260, NR_unlinkat = 263, NR_renameat = 264, NR_linkat = 265, NR_symlinkat = 266,
+	NR_fchmodat = 268, NR_renameat2 = 316, NR_openat2 = 437, NR_fchmodat2 = 452,
+};
+
+#define AT_FDCWD_ -100
+#define O_ACCMODE_ 3
+#define O_CREAT_ 0100
+#define O_TRUNC_ 01000
+/* include/linux/fs.h: set by the open that created the file. */
+#define FMODE_CREATED_ (1u << 20)
+
+static __always_inline __u32 file_op(long id)
 {
-	if (!is_setid(id))
+	switch (id) {
+	case NR_open: case NR_openat: case NR_openat2: case NR_creat:
+		return FILE_OP_OPEN;
+	case NR_rename: case NR_renameat: case NR_renameat2:
+		return FILE_OP_RENAME;
+	case NR_unlink: case NR_unlinkat: case NR_rmdir:
+		return FILE_OP_DELETE;
+	case NR_link: case NR_linkat:
+		return FILE_OP_LINK;
+	case NR_symlink: case NR_symlinkat:
+		return FILE_OP_SYMLINK;
+	case NR_mkdir: case NR_mkdirat:
+		return FILE_OP_MKDIR;
+	case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2:
+		return FILE_OP_CHMOD;
+	case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat:
+		return FILE_OP_CHOWN;
+	case NR_truncate: case NR_ftruncate:
+		return FILE_OP_TRUNCATE;
+	}
+	return 0;
+}
+
+/* The O_* flags of an open, read at entry (openat2 passes them in user
+ * memory, which could change before exit). */
+static __always_inline __u32 open_flags(long id, const __u64 *a)
+{
+	switch (id) {
+	case NR_open:
+		return a[1];
+	case NR_openat:
+		return a[2];
+	case NR_creat:
+		return O_CREAT_ | O_TRUNC_ | 1 /* O_WRONLY */;
+	case NR_openat2: {
+		__u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)a[2]);
+		return flags;
+	}
+	}
+	return 0;
+}
+
+static __always_inline bool writes(__u32 flags)
+{
+	return (flags & O_ACCMODE_) != 0 || (flags & (O_CREAT_ | O_TRUNC_));
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if ((__u64)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* Appends the user string at offset *pos (without its NUL) and returns
+ * its length; *cut when it is longer than PATH_MAX allows. */
+static __always_inline __u32 append_user_str(__u32 cpu, __u32 *pos, const char *ustr, bool *cut)
+{
+	__u32 p = *pos;
+	if (!ustr || p >= SCRATCH_LIMIT)
 		return 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return 0;
+	long n = bpf_probe_read_user_str(&s->buf[scratch_off(p)], USER_PATH_MAX, ustr);
+	if (n <= 0)
+		return 0;
+	if (n == USER_PATH_MAX) {
+		char next = 0;
+		bpf_probe_read_user(&next, 1, ustr + USER_PATH_MAX - 1);
+		*cut = next != 0;
+	}
+	*pos = p + n - 1;
+	return n - 1;
+}
+
+static __always_inline bool starts_with_slash(__u32 cpu, __u32 off)
+{
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
+	return s && s->buf[scratch_off(off)] == '/';
+}
+
+/* Appends one path: the string and, unless it is absolute, the walk of the
+ * directory it is relative to (dirfd, or the cwd for AT_FDCWD). */
+static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task, long dirfd, const char *ustr,
+					     __u32 pos, __u16 *str_len, __u16 *walk_len, __u32 *flags,
+					     __u32 str_cut_flag, __u32 trunc_flag, __u32 disc_flag)
+{
+	bool cut = false, trunc = false, disc = false;
+	__u32 start = pos;
+	*str_len = append_user_str(cpu, &pos, ustr, &cut);
+	if (cut)
+		*flags |= str_cut_flag;
+	__u32 walk_start = pos;
+	if (*str_len == 0 || !starts_with_slash(cpu, start)) {
+		struct dentry *d;
+		struct vfsmount *m;
+		if (dirfd == AT_FDCWD_) {
+			struct fs_struct *fs = BPF_CORE_READ(task, fs);
+			d = BPF_CORE_READ(fs, pwd.dentry);
+			m = BPF_CORE_READ(fs, pwd.mnt);
+		} else {
+			struct file *f = fd_file(task, dirfd);
+			d = BPF_CORE_READ(f, f_path.dentry);
+			m = BPF_CORE_READ(f, f_path.mnt);
+		}
+		pos = append_path(cpu, d, m, pos, &trunc, &disc);
+		if (trunc)
+			*flags |= trunc_flag;
+		if (disc)
+			*flags |= disc_flag;
+	}
+	*walk_len = pos - walk_start;
+	return pos;
+}
+
+/* Appends the path of an open file (exact: the kernel's own dentry). */
+static __always_inline __u32 append_fd_path(__u32 cpu, struct task_struct *task, long fd, __u32 pos,
+					    __u16 *walk_len, __u32 *flags, struct file **out)
+{
+	bool trunc = false, disc = false;
+	struct file *f = fd_file(task, fd);
+	__u32 start = pos;
+	pos = append_path(cpu, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), pos, &trunc, &disc);
+	*flags |= FLAG_PATH1_EXACT;
+	if (trunc)
+		*flags |= FLAG_PATH1_TRUNCATED;
+	if (disc)
+		*flags |= FLAG_PATH1_DISCONNECTED;
+	*walk_len = pos - start;
+	if (out)
+		*out = f;
+	return pos;
+}
+
+static __always_inline void emit_file(struct task_struct *task, const struct pending_call *c, long ret)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct file_record *rec = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!rec) {
+		count_drop(DROP_FILE_BASE + file_op(c->id), DROP_NO_SCRATCH);
+		return;
+	}
+	const __u64 *a = c->args;
+	__u32 id = c->id;
+	__u32 flags = fill_task(task, &rec->hdr.task);
+	rec->hdr.type = RECORD_FILE;
+	rec->ret = ret;
+	rec->syscall_id = id;
+	rec->op = file_op(id);
+	rec->open_flags = 0;
+	rec->at_flags = 0;
+	rec->mode = 0;
+	rec->uid = (__u32)-1;
+	rec->gid = (__u32)-1;
+	rec->str1_len = rec->walk1_len = rec->str2_len = rec->walk2_len = 0;
+	rec->_pad = 0;
+
+	/* Where each path comes from: an fd, or a dirfd and a string. */
+	long fd1 = -1, dir1 = AT_FDCWD_, dir2 = AT_FDCWD_;
+	const char *str1 = NULL, *str2 = NULL;
+	bool raw1 = false; /* string 1 is not a path to resolve (symlink target) */
+	switch (id) {
+	case NR_open:
+		str1 = (void *)a[0], rec->mode = a[2];
+		break;
+	case NR_creat:
+		str1 = (void *)a[0], rec->mode = a[1];
+		break;
+	case NR_openat:
+		dir1 = (int)a[0], str1 = (void *)a[1], rec->mode = a[3];
+		break;
+	case NR_openat2: {
+		__u64 mode = 0;
+		bpf_probe_read_user(&mode, sizeof(mode), (void *)(a[2] + 8));
+		dir1 = (int)a[0], str1 = (void *)a[1], rec->mode = mode;
+		break;
+	}
+	case NR_rename:
+	case NR_link:
+		str1 = (void *)a[0], str2 = (void *)a[1];
+		break;
+	case NR_renameat:
+	case NR_renameat2:
+	case NR_linkat:
+		dir1 = (int)a[0], str1 = (void *)a[1], dir2 = (int)a[2], str2 = (void *)a[3], rec->at_flags = a[4];
+		if (id == NR_renameat)
+			rec->at_flags = 0;
+		break;
+	case NR_unlink:
+	case NR_rmdir:
+	case NR_truncate:
+		str1 = (void *)a[0];
+		break;
+	case NR_unlinkat:
+		dir1 = (int)a[0], str1 = (void *)a[1], rec->at_flags = a[2];
+		break;
+	case NR_symlink:
+		str1 = (void *)a[0], str2 = (void *)a[1], raw1 = true;
+		break;
+	case NR_symlinkat:
+		str1 = (void *)a[0], dir2 = (int)a[1], str2 = (void *)a[2], raw1 = true;
+		break;
+	case NR_mkdir:
+	case NR_chmod:
+		str1 = (void *)a[0], rec->mode = a[1];
+		break;
+	case NR_mkdirat:
+	case NR_fchmodat:
+		dir1 = (int)a[0], str1 = (void *)a[1], rec->mode = a[2];
+		break;
+	case NR_fchmodat2:
+		dir1 = (int)a[0], str1 = (void *)a[1], rec->mode = a[2], rec->at_flags = a[3];
+		break;
+	case NR_fchmod:
+		fd1 = (int)a[0], rec->mode = a[1];
+		break;
+	case NR_chown:
+	case NR_lchown:
+		str1 = (void *)a[0], rec->uid = a[1], rec->gid = a[2];
+		break;
+	case NR_fchown:
+		fd1 = (int)a[0], rec->uid = a[1], rec->gid = a[2];
+		break;
+	case NR_fchownat:
+		dir1 = (int)a[0], str1 = (void *)a[1], rec->uid = a[2], rec->gid = a[3], rec->at_flags = a[4];
+		break;
+	case NR_ftruncate:
+		fd1 = (int)a[0];
+		break;
+	}
+	if (rec->op == FILE_OP_OPEN) {
+		rec->open_flags = open_flags(id, a);
+		if (ret >= 0)
+			fd1 = ret; /* the file the kernel opened: exact */
+	}
+
+	__u32 pos = offsetof(struct file_record, data);
+	if (fd1 >= 0) {
+		struct file *f = NULL;
+		pos = append_fd_path(cpu, task, fd1, pos, &rec->walk1_len, &flags, &f);
+		if (rec->op == FILE_OP_OPEN && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED_))
+			flags |= FLAG_CREATED;
+	} else if (raw1) {
+		bool cut = false;
+		rec->str1_len = append_user_str(cpu, &pos, str1, &cut);
+		if (cut)
+			flags |= FLAG_STR1_TRUNCATED;
+	} else {
+		pos = append_relative(cpu, task, dir1, str1, pos, &rec->str1_len, &rec->walk1_len, &flags,
+				      FLAG_STR1_TRUNCATED, FLAG_PATH1_TRUNCATED, FLAG_PATH1_DISCONNECTED);
+	}
+	if (str2)
+		pos = append_relative(cpu, task, dir2, str2, pos, &rec->str2_len, &rec->walk2_len, &flags,
+				      FLAG_STR2_TRUNCATED, FLAG_PATH2_TRUNCATED, FLAG_PATH2_DISCONNECTED);
+
+	rec->hdr.flags = flags;
+	__u64 size = pos;
+	if (size > SCRATCH_SIZE)
+		size = SCRATCH_SIZE;
+	if (bpf_ringbuf_output(&events, rec, size, wakeup_flag()) < 0)
+		count_drop(DROP_FILE_BASE + rec->op, DROP_RINGBUF_FULL);
+}
+
+/* ---- syscall entry and exit ---------------------------------------------- */
+
+static __always_inline void count_syscall(long id)
+{
 	__u32 key = id;
 	__u64 *n = bpf_map_lookup_elem(&syscall_counts, &key);
 	if (n)
 		*n += 1;
+}
 
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct cred_ids c;
-	read_creds(task, &c);
-	__u32 tid = task->pid;
-	bpf_map_update_elem(&pending_creds, &tid, &c, BPF_ANY);
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
+{
+	struct task_struct *task;
+	__u32 tid;
+
+	if (is_setid(id)) {
+		count_syscall(id);
+		task = bpf_get_current_task_btf();
+		struct cred_ids c;
+		read_creds(task, &c);
+		tid = task->pid;
+		bpf_map_update_elem(&pending_creds, &tid, &c, BPF_ANY);
+		return 0;
+	}
+	if (!file_op(id))
+		return 0;
+	count_syscall(id);
+	task = bpf_get_current_task_btf();
+	if (!wanted(task->tgid, BPF_CORE_READ(task, real_parent, tgid)))
+		return 0;
+	struct pending_call c = {
+		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
+		.id = id,
+	};
+	if (file_op(id) == FILE_OP_OPEN) {
+		if (open_mode == OPEN_NONE)
+			return 0;
+		if (open_mode == OPEN_WRITES && !writes(open_flags(id, c.args)))
+			return 0;
+	}
+	tid = task->pid;
+	bpf_map_update_elem(&pending_calls, &tid, &c, BPF_ANY);
 	return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+static __always_inline void creds_exit(struct task_struct *task, long id)
 {
-	long id = regs->orig_ax;
-	if (!is_setid(id))
-		return 0;
-
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 tid = task->pid;
 	struct cred_ids *old = bpf_map_lookup_elem(&pending_creds, &tid);
 	if (!old)
-		return 0;
+		return;
 	struct cred_ids prev = *old;
 	bpf_map_delete_elem(&pending_creds, &tid);
 
 	struct cred_ids now;
 	read_creds(task, &now);
 	if (__builtin_memcmp(&prev, &now, sizeof(now)) == 0)
-		return 0;
+		return;
 	if (!wanted(task->tgid, BPF_CORE_READ(task, real_parent, tgid)))
-		return 0;
+		return;
 
 	struct creds_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
 		count_drop(RECORD_CREDS, DROP_RINGBUF_FULL);
-		return 0;
+		return;
 	}
 	rec->hdr.type = RECORD_CREDS;
 	rec->hdr.flags = fill_task(task, &rec->hdr.task);
@@ -510,5 +855,27 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	rec->syscall_id = id;
 	rec->_pad = 0;
 	bpf_ringbuf_submit(rec, wakeup_flag());
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+{
+	long id = regs->orig_ax;
+	if (is_setid(id)) {
+		creds_exit(bpf_get_current_task_btf(), id);
+		return 0;
+	}
+	if (!file_op(id))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tid = task->pid;
+	struct pending_call *pc = bpf_map_lookup_elem(&pending_calls, &tid);
+	if (!pc)
+		return 0;
+	struct pending_call c = *pc;
+	bpf_map_delete_elem(&pending_calls, &tid);
+	if (c.id != id || (ret < 0 && !report_failed))
+		return 0;
+	emit_file(task, &c, ret);
 	return 0;
 }
