@@ -37,6 +37,7 @@ type Config struct {
 	// empty means standard output.
 	Output string `koanf:"output"`
 	EBPF   EBPF   `koanf:"ebpf"`
+	File   File   `koanf:"file"`
 	Export Export `koanf:"export"`
 	OTLP   OTLP   `koanf:"otlp"`
 }
@@ -48,6 +49,16 @@ type EBPF struct {
 	RingBufferBytes int `koanf:"ring_buffer_bytes"`
 	// PollInterval bounds how long a record waits in the ring buffer.
 	PollInterval time.Duration `koanf:"poll_interval"`
+}
+
+// File configures the file events (eBPF provider only).
+type File struct {
+	// Opens says which opens are reported: writes (opened for writing,
+	// created or truncated), all, or none.
+	Opens string `koanf:"opens"`
+	// Failed also reports file operations that failed (EACCES, ENOENT, ...)
+	// with the error.
+	Failed bool `koanf:"failed"`
 }
 
 // Export configures batching and the queue in front of the exporter, and
@@ -72,6 +83,7 @@ func Default() Config {
 			RingBufferBytes: 4 << 20,
 			PollInterval:    100 * time.Millisecond,
 		},
+		File: File{Opens: "writes"},
 		Export: Export{
 			QueueSize:       8192,
 			MaxBatch:        512,
@@ -126,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if d := c.EBPF.PollInterval; d < time.Millisecond || d > 10*time.Second {
 		return bad("ebpf.poll_interval", "must be between 1ms and 10s, not %s", d)
+	}
+	if !slices.Contains([]string{"writes", "all", "none"}, c.File.Opens) {
+		return bad("file.opens", "must be writes, all or none, not %q", c.File.Opens)
 	}
 	if c.Export.QueueSize < 1 {
 		return bad("export.queue_size", "must be at least 1, not %d", c.Export.QueueSize)

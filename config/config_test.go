@@ -83,6 +83,8 @@ func TestErrorsNameKeyAndSource(t *testing.T) {
 		{"unknown env key", Sources{Environ: []string{"OTEL_SENSOR_NOPE=1"}}, "nope", "environment variable OTEL_SENSOR_NOPE"},
 		{"bad provider flag", Sources{Flags: []Flag{{Name: "--provider", Key: "provider", Value: "kprobe"}}}, "provider", "effective configuration"},
 		{"ring buffer not power of two", Sources{Environ: []string{"OTEL_SENSOR_EBPF__RING_BUFFER_BYTES=100000"}}, "ebpf.ring_buffer_bytes", "effective configuration"},
+		{"bad open mode", Sources{Environ: []string{"OTEL_SENSOR_FILE__OPENS=some"}}, "file.opens", "effective configuration"},
+		{"bad bool in file", Sources{File: writeFile(t, "file:\n  failed: maybe\n")}, "file.failed", "file "},
 		{"queue size zero", Sources{Environ: []string{"OTEL_SENSOR_EXPORT__QUEUE_SIZE=0"}}, "export.queue_size", "effective configuration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

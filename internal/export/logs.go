@@ -1,13 +1,17 @@
 package export
 
 import (
+	"fmt"
+	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"golang.org/x/sys/unix"
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
 )
@@ -118,6 +122,9 @@ func MapEvent(ev *event.Event, lr plog.LogRecord) {
 			a.credentialsChange(ev.Credentials)
 		}
 	}
+	if ev.File != nil {
+		a.file(ev.Kind, ev.File)
+	}
 	if len(ev.Truncated) > 0 {
 		a.strs(attrTruncated, ev.Truncated)
 	}
@@ -134,6 +141,9 @@ func capacityHint(ev *event.Event) int {
 		n += 4
 	case event.KindCredentialsChange:
 		n += 10
+	}
+	if ev.File != nil {
+		n += 8
 	}
 	if len(ev.Truncated) > 0 {
 		n++
@@ -242,6 +252,123 @@ func (a attrs) credentialsChange(c *event.CredentialsChange) {
 	if c.SyscallName != "" {
 		a.str(attrSyscallName, c.SyscallName)
 	}
+}
+
+// File event attributes. file.* are semantic conventions; the rest are ours.
+const (
+	attrFilePath          = "file.path"
+	attrFileName          = "file.name"
+	attrFileDirectory     = "file.directory"
+	attrFileMode          = "file.mode"
+	attrFileOwnerID       = "file.owner.id"
+	attrFileGroupID       = "file.group.id"
+	attrFileSymlinkTarget = "file.symbolic_link.target_path"
+	attrFilePrevious      = "sensor.file.previous_path"
+	attrFileLinkSource    = "sensor.file.link.source_path"
+	attrFileAccess        = "sensor.file.access"
+	attrFileFlags         = "sensor.file.flags"
+	attrFileCreated       = "sensor.file.created"
+	attrFileTruncated     = "sensor.file.truncated"
+	attrFileIsDirectory   = "sensor.file.is_directory"
+	attrFileExchange      = "sensor.file.rename.exchange"
+	attrFileNoReplace     = "sensor.file.rename.noreplace"
+	attrErrorType         = "error.type"
+	attrSyscallErrno      = "sensor.syscall.errno"
+)
+
+func (a attrs) file(kind event.Kind, f *event.File) {
+	if f.Path != "" {
+		a.str(attrFilePath, f.Path)
+		if strings.HasPrefix(f.Path, "/") {
+			dir, name := path.Split(f.Path)
+			if name != "" {
+				a.str(attrFileName, name)
+				a.str(attrFileDirectory, path.Clean(dir))
+			}
+		}
+	}
+	if f.PreviousPath != "" {
+		a.str(attrFilePrevious, f.PreviousPath)
+	}
+	if f.SourcePath != "" {
+		a.str(attrFileLinkSource, f.SourcePath)
+	}
+	if kind == event.KindFileSymlink {
+		a.str(attrFileSymlinkTarget, f.SymlinkTarget)
+	}
+	switch kind {
+	case event.KindFileOpen:
+		a.m.PutStr(attrFileAccess, f.Access.String())
+		a.strs(attrFileFlags, openFlagNames(f.Flags))
+		a.m.PutBool(attrFileCreated, f.Created)
+		a.m.PutBool(attrFileTruncated, f.Truncated)
+	case event.KindFileDelete:
+		a.m.PutBool(attrFileIsDirectory, f.Directory)
+	case event.KindFileRename:
+		if f.Exchange {
+			a.m.PutBool(attrFileExchange, true)
+		}
+		if f.NoReplace {
+			a.m.PutBool(attrFileNoReplace, true)
+		}
+	}
+	if f.HasMode {
+		a.m.PutStr(attrFileMode, fmt.Sprintf("%04o", f.Mode))
+	}
+	if f.OwnerID != event.NoID && kind == event.KindFileChown {
+		a.m.PutStr(attrFileOwnerID, strconv.FormatUint(uint64(f.OwnerID), 10))
+	}
+	if f.GroupID != event.NoID && kind == event.KindFileChown {
+		a.m.PutStr(attrFileGroupID, strconv.FormatUint(uint64(f.GroupID), 10))
+	}
+	if f.SyscallID != 0 {
+		a.m.PutInt(attrSyscallID, int64(f.SyscallID))
+	}
+	if f.SyscallName != "" {
+		a.m.PutStr(attrSyscallName, f.SyscallName)
+	}
+	if f.Errno != 0 {
+		a.m.PutInt(attrSyscallErrno, int64(f.Errno))
+		a.m.PutStr(attrErrorType, errnoName(f.Errno))
+	}
+}
+
+// openFlagNames names the O_* flags of an open (x86_64 values).
+func openFlagNames(flags uint32) []string {
+	names := make([]string, 0, 4)
+	switch flags & 3 {
+	case 0:
+		names = append(names, "O_RDONLY")
+	case 1:
+		names = append(names, "O_WRONLY")
+	default:
+		names = append(names, "O_RDWR")
+	}
+	for _, f := range openFlags {
+		if flags&f.bits == f.bits {
+			names = append(names, f.name)
+		}
+	}
+	return names
+}
+
+var openFlags = []struct {
+	bits uint32
+	name string
+}{
+	{0o100, "O_CREAT"}, {0o200, "O_EXCL"}, {0o400, "O_NOCTTY"}, {0o1000, "O_TRUNC"},
+	{0o2000, "O_APPEND"}, {0o4000, "O_NONBLOCK"}, {0o10000, "O_DSYNC"}, {0o20000, "O_ASYNC"},
+	{0o40000, "O_DIRECT"}, {0o200000, "O_DIRECTORY"}, {0o400000, "O_NOFOLLOW"},
+	{0o1000000, "O_NOATIME"}, {0o2000000, "O_CLOEXEC"}, {0o4010000, "O_SYNC"},
+	{0o10000000, "O_PATH"}, {0o20200000, "O_TMPFILE"},
+}
+
+// errnoName is the symbolic name of an errno ("EACCES"), or its number.
+func errnoName(errno int) string {
+	if name := unix.ErrnoName(unix.Errno(errno)); name != "" {
+		return name
+	}
+	return strconv.Itoa(errno)
 }
 
 // str puts a string attribute. A value that is not valid UTF-8 is written

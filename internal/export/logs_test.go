@@ -155,6 +155,36 @@ func mappingCases() []struct {
 			},
 			Truncated: []string{event.AttrExecutablePath, event.AttrCommandArgs},
 		}},
+		{"file_open_created", &event.Event{
+			Kind: event.KindFileOpen, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			File: &event.File{Path: "/var/log/app.log", Access: event.AccessWrite, Flags: 0o1101 | 0o2000000, Created: true, Truncated: true,
+				Mode: 0o640, HasMode: true, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 257, SyscallName: "openat"},
+		}},
+		{"file_rename_exchange", &event.Event{
+			Kind: event.KindFileRename, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			File: &event.File{Path: "/etc/b.conf", PreviousPath: "/etc/a.conf", Exchange: true, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 316, SyscallName: "renameat2"},
+		}},
+		{"file_delete_directory", &event.Event{
+			Kind: event.KindFileDelete, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			File: &event.File{Path: "/tmp/d", Directory: true, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 84, SyscallName: "rmdir"},
+		}},
+		{"file_symlink", &event.Event{
+			Kind: event.KindFileSymlink, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			File: &event.File{Path: "/tmp/link", SymlinkTarget: "../etc/shadow", OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 88, SyscallName: "symlink"},
+		}},
+		{"file_chown_group_only", &event.Event{
+			Kind: event.KindFileChown, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			File: &event.File{Path: "/srv/data", OwnerID: event.NoID, GroupID: 33, SyscallID: 260, SyscallName: "fchownat"},
+		}},
+		{"file_open_denied", &event.Event{
+			Kind: event.KindFileOpen, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			File: &event.File{Path: "/etc/shadow", Access: event.AccessRead, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 257, SyscallName: "openat", Errno: 13},
+		}},
+		{"file_path_cut_invalid_utf8", &event.Event{
+			Kind: event.KindFileChmod, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			File: &event.File{Path: "deep/dir/bad\xffname", Mode: 0o4755, HasMode: true, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 90, SyscallName: "chmod"},
+			Truncated: []string{event.AttrFilePath},
+		}},
 	}
 }
 
