@@ -3,6 +3,7 @@ package ebpf
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -345,5 +346,61 @@ func TestFilePaths(t *testing.T) {
 		ev := waitFile(t, c, event.KindFileRename, pid)
 		want(t, "hostile rename from", ev.File.PreviousPath, d+"/"+name)
 		want(t, "hostile rename to", ev.File.Path, d+"/"+renamed)
+	}
+}
+
+// A file in a mount that exists only in a new mount namespace is reported
+// with the path the process sees; paths deeper than 64 directories are
+// whole, and a path longer than the buffer is marked, with its true tail.
+func TestFilePathsNamespacesAndDepth(t *testing.T) {
+	_, c := startProvider(t, Options{})
+	self, _ := os.Executable()
+	d := t.TempDir()
+	os.Mkdir(d+"/ns", 0o755)
+	cmd := exec.Command("/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+		`mount -t tmpfs none "$1/ns" && exec "$2" open "$1/ns/inside" 65 384`, "sh", d, self)
+	cmd.Env = []string{fileOpEnv + "=1"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	ev := waitFile(t, c, event.KindFileOpen, uint32(cmd.Process.Pid))
+	want(t, "path in a private mount", ev.File.Path, d+"/ns/inside")
+	if _, err := os.Stat(d + "/ns/inside"); err == nil {
+		t.Fatal("the tmpfs leaked out of the namespace: the test proves nothing")
+	}
+
+	for _, tc := range []struct {
+		name string
+		dirs []string
+		cut  bool
+	}{
+		{"100 levels", slices.Repeat([]string{"d"}, 100), false},
+		{"longer than PATH_MAX", slices.Repeat([]string{strings.Repeat("L", 250)}, 20), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			mkdirChain(t, base, tc.dirs)
+			args := []string{"cd=" + base}
+			for _, dir := range tc.dirs {
+				args = append(args, "cd="+dir)
+			}
+			args = append(args, "open", "leaf", strconv.Itoa(unix.O_CREAT|unix.O_WRONLY), "0600")
+			pid, errno := runFileOp(t, "/", args...)
+			if errno != 0 {
+				t.Fatalf("open: %v", unix.Errno(errno))
+			}
+			ev := waitFile(t, c, event.KindFileOpen, pid)
+			full := base + "/" + strings.Join(tc.dirs, "/") + "/leaf"
+			if !tc.cut {
+				want(t, "path", ev.File.Path, full)
+				return
+			}
+			if !slices.Contains(ev.Truncated, event.AttrFilePath) {
+				t.Fatalf("truncated = %v, want file.path", ev.Truncated)
+			}
+			if strings.HasPrefix(ev.File.Path, "/") || !strings.HasSuffix(full, "/"+ev.File.Path) {
+				t.Fatalf("cut path %.60q... is not a relative tail of the real path", ev.File.Path)
+			}
+		})
 	}
 }

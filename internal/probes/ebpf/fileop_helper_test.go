@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,7 +17,16 @@ const fileOpEnv = "OTEL_SENSOR_TEST_FILEOP"
 // fileOp runs the syscall named by args[0] with the arguments after it and
 // returns 0, or the errno. A directory argument "." means AT_FDCWD;
 // anything else is opened as a dirfd.
+//
+// Leading "cd=DIR" arguments change the working directory one step at a
+// time first, so it can be deeper than PATH_MAX.
 func fileOp(args []string) int {
+	for len(args) > 0 && strings.HasPrefix(args[0], "cd=") {
+		if err := unix.Chdir(args[0][3:]); err != nil {
+			panic(err)
+		}
+		args = args[1:]
+	}
 	num := func(i int) int {
 		n, err := strconv.ParseInt(args[i], 0, 64)
 		if err != nil {
