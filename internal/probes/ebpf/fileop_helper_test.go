@@ -117,6 +117,15 @@ func fileOp(args []string) int {
 		err = unix.Fchownat(dir(1), args[2], num(3), num(4), num(5))
 	case "truncate":
 		err = unix.Truncate(args[1], int64(num(2)))
+	case "flood": // flood DIR N: create (or truncate) N files as fast as possible
+		for i := range num(2) {
+			fd, e := unix.Open(args[1]+"/f"+strconv.Itoa(i%1000), unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o600)
+			if e != nil {
+				err = e
+				break
+			}
+			unix.Close(fd)
+		}
 	case "ftruncate":
 		err = unix.Ftruncate(openFd(args[1]), int64(num(2)))
 	default:
