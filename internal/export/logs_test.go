@@ -182,7 +182,7 @@ func mappingCases() []struct {
 		}},
 		{"file_path_cut_invalid_utf8", &event.Event{
 			Kind: event.KindFileChmod, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
-			File: &event.File{Path: "deep/dir/bad\xffname", Mode: 0o4755, HasMode: true, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 90, SyscallName: "chmod"},
+			File:      &event.File{Path: "deep/dir/bad\xffname", Mode: 0o4755, HasMode: true, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 90, SyscallName: "chmod"},
 			Truncated: []string{event.AttrFilePath},
 		}},
 	}

@@ -26,7 +26,7 @@ func (s *slowExporter) ExportLogs(ctx context.Context, ld plog.Logs) error {
 	return nil
 }
 func (s *slowExporter) ExportMetrics(context.Context, pmetric.Metrics) error { return nil }
-func (s *slowExporter) Shutdown(context.Context) error                      { return nil }
+func (s *slowExporter) Shutdown(context.Context) error                       { return nil }
 
 // A workload that creates files far faster than the exporter can ship them:
 // every event is either exported or counted as dropped, at the stage where
