@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,11 +14,16 @@ import (
 	"github.com/otel-sensor/otel-sensor/internal/export"
 	"github.com/otel-sensor/otel-sensor/internal/probes"
 	"github.com/otel-sensor/otel-sensor/internal/probes/ebpf"
+	"github.com/otel-sensor/otel-sensor/internal/probes/netlink"
 	"github.com/otel-sensor/otel-sensor/internal/version"
 )
 
 // shutdownTimeout bounds the flush at exit.
 const shutdownTimeout = 10 * time.Second
+
+// handoffEvents bounds the events held between the provider's start and the
+// pipeline's creation, which takes milliseconds.
+const handoffEvents = 8192
 
 func newRunCommand(stderr io.Writer) *cobra.Command {
 	var configFile string
@@ -61,13 +65,18 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		return err
 	}
 
-	provider, err := newProvider(cfg)
+	// The provider is selected by starting it; its events wait in the
+	// handoff until the pipeline, which needs the provider's name, exists.
+	handoff := probes.NewHandoff(handoffEvents)
+	provider, reason, err := probes.Select(ctx, cfg.Provider, handoff, providers(cfg))
 	if err != nil {
 		exp.Shutdown(context.Background())
 		return err
 	}
+	log.Info("provider selected", "provider", provider.Name(), "reason", reason)
 	res, err := export.DetectResource(export.ResourceOptions{Version: version.Version, Provider: provider.Name()})
 	if err != nil {
+		provider.Close()
 		exp.Shutdown(context.Background())
 		return &config.Error{Source: "environment", Err: err}
 	}
@@ -77,10 +86,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		FlushInterval:   cfg.Export.FlushInterval,
 		MetricsInterval: cfg.Export.MetricsInterval,
 		Provider:        provider.Name(),
-		Drops:           provider.Drops,
+		Drops:           func() []probes.Drop { return append(provider.Drops(), handoff.Drops()...) },
 		Syscalls:        provider.Syscalls,
 	})
+	handoff.Connect(pipe)
 	if err := pipe.Start(ctx); err != nil {
+		provider.Close()
 		return fmt.Errorf("start pipeline: %w", err)
 	}
 	defer func() {
@@ -91,12 +102,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		}
 	}()
 
-	if err := provider.Start(ctx, pipe); err != nil {
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			return fmt.Errorf("start %s provider: kernel does not support it (the netlink fallback is not available yet): %w", provider.Name(), err)
-		}
-		return fmt.Errorf("start %s provider: %w", provider.Name(), err)
-	}
 	log.Info("sensor running", "provider", provider.Name(), "version", version.Version,
 		"events", destination(cfg, cfg.LogsExporter(), config.SignalLogs),
 		"metrics", destination(cfg, cfg.MetricsExporter(), config.SignalMetrics))
@@ -109,15 +114,30 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	return nil
 }
 
-func newProvider(cfg config.Config) (probes.Provider, error) {
-	switch cfg.Provider {
-	case "auto", "ebpf":
-		return ebpf.New(ebpf.Options{
-			RingBufferBytes: cfg.EBPF.RingBufferBytes,
-			PollInterval:    cfg.EBPF.PollInterval,
-		}), nil
+// opens maps file.opens (validated) to the eBPF provider's setting.
+func opens(mode string) ebpf.Opens {
+	switch mode {
+	case "all":
+		return ebpf.OpensAll
+	case "none":
+		return ebpf.OpensNone
 	}
-	return nil, fmt.Errorf("provider %q is not available in this build yet", cfg.Provider)
+	return ebpf.OpensWrites
+}
+
+// providers are the providers the configuration may select.
+func providers(cfg config.Config) probes.Constructors {
+	return probes.Constructors{
+		EBPF: func() probes.Provider {
+			return ebpf.New(ebpf.Options{
+				RingBufferBytes: cfg.EBPF.RingBufferBytes,
+				PollInterval:    cfg.EBPF.PollInterval,
+				Opens:           opens(cfg.File.Opens),
+				ReportFailed:    cfg.File.Failed,
+			})
+		},
+		Netlink: func() probes.Provider { return netlink.New(netlink.Options{}) },
+	}
 }
 
 // newExporter builds what each signal is exported to: OTLP, the console

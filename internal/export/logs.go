@@ -128,6 +128,14 @@ func MapEvent(ev *event.Event, lr plog.LogRecord) {
 	if len(ev.Truncated) > 0 {
 		a.strs(attrTruncated, ev.Truncated)
 	}
+	if len(ev.Incomplete) > 0 {
+		// What the provider could not fill is absent, whatever default
+		// its field holds (a bool has no "unknown").
+		for _, name := range ev.Incomplete {
+			a.m.Remove(name)
+		}
+		a.strs(attrIncomplete, ev.Incomplete)
+	}
 }
 
 // capacityHint is the number of attributes ev will most likely get, so the
@@ -273,6 +281,7 @@ const (
 	attrFileExchange      = "sensor.file.rename.exchange"
 	attrFileNoReplace     = "sensor.file.rename.noreplace"
 	attrErrorType         = "error.type"
+	attrIncomplete        = "sensor.incomplete"
 	attrSyscallErrno      = "sensor.syscall.errno"
 )
 

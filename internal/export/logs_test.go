@@ -155,6 +155,12 @@ func mappingCases() []struct {
 			},
 			Truncated: []string{event.AttrExecutablePath, event.AttrCommandArgs},
 		}},
+		{"exec_incomplete_netlink", &event.Event{
+			Kind: event.KindExec, Time: eventTime, Observed: observedTime,
+			Process: event.Process{PID: 6000, ParentPID: 1, LoginUID: event.NoLoginUID},
+			Exec:       &event.Exec{ArgsCount: -1},
+			Incomplete: []string{"process.executable.path", "process.command_args", "process.interactive"},
+		}},
 		{"file_open_created", &event.Event{
 			Kind: event.KindFileOpen, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
 			File: &event.File{Path: "/var/log/app.log", Access: event.AccessWrite, Flags: 0o1101 | 0o2000000, Created: true, Truncated: true,
@@ -268,7 +274,9 @@ func TestMappingRoundTrip(t *testing.T) {
 			checkOriginal(t, gotRec.Attributes(), attrContainerID, p.ContainerID)
 			if tc.ev.Exec != nil {
 				checkOriginal(t, gotRec.Attributes(), attrWorkingDirectory, tc.ev.Exec.WorkingDirectory)
-				checkOriginalArray(t, gotRec.Attributes(), attrCommandArgs, tc.ev.Exec.Args)
+				if tc.ev.Exec.Args != nil { // nil: unknown, absent
+					checkOriginalArray(t, gotRec.Attributes(), attrCommandArgs, tc.ev.Exec.Args)
+				}
 			}
 			scope := got.ResourceLogs().At(0).ScopeLogs().At(0).Scope()
 			if scope.Name() != ScopeName || scope.Version() != testResource.Version {
