@@ -299,3 +299,36 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version output %q", stdout.String())
 	}
 }
+
+// With eBPF switched off, the netlink provider still delivers process
+// events, and says it is the one delivering them.
+func TestRunNetlinkProvider(t *testing.T) {
+	kerneltest.Require(t)
+	bin := buildSensor(t)
+	var stdout bytes.Buffer
+	sensor := startSensor(t, bin, &stdout, "--provider", "netlink")
+	marker := "netlink-marker-" + strconv.Itoa(os.Getpid())
+	sleep := exec.Command("/bin/sleep", "0.3", marker)
+	sleep.Run()
+	stopSensor(t, sensor, syscall.SIGTERM)
+
+	out := parseOutput(t, stdout.Bytes())
+	sleepPath, _ := filepath.EvalSymlinks("/bin/sleep")
+	for i, lr := range out.records {
+		args, ok := attr(lr, "process.command_args")
+		if lr.EventName() != "process.exec" || !ok || args.Slice().Len() != 3 || args.Slice().At(2).Str() != marker {
+			continue
+		}
+		if p, _ := out.res[i].Attributes().Get("sensor.provider"); p.Str() != "netlink" {
+			t.Errorf("sensor.provider = %q, want netlink", p.Str())
+		}
+		if exe, _ := attr(lr, "process.executable.path"); exe.Str() != sleepPath {
+			t.Errorf("executable = %q, want %q", exe.Str(), sleepPath)
+		}
+		if pid, _ := attr(lr, "process.pid"); pid.Int() != int64(sleep.Process.Pid) {
+			t.Errorf("pid = %d, want %d", pid.Int(), sleep.Process.Pid)
+		}
+		return
+	}
+	t.Fatalf("no process.exec of sleep %s among %d records", marker, len(out.records))
+}
