@@ -24,6 +24,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "sensor.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -92,6 +93,8 @@ struct {
 /* Keeps every shared type in the object's BTF so that bpf2go can generate
  * its Go twin (types only used in casts or constants would be dropped). */
 struct btf_anchor {
+	struct sock_record sock;
+	enum sock_op sock_op;
 	struct fork_record fork;
 	struct exit_record exit;
 	struct creds_record creds;
@@ -782,6 +785,148 @@ static __always_inline void emit_file(struct task_struct *task, const struct pen
 		count_drop(DROP_FILE_BASE + rec->op, DROP_RINGBUF_FULL);
 }
 
+/* ---- sockets ------------------------------------------------------------ */
+
+enum { NR_connect = 42, NR_accept = 43, NR_bind = 49, NR_listen = 50, NR_accept4 = 288 };
+enum { AF_UNIX_ = 1, AF_INET_ = 2, AF_INET6_ = 10 };
+#define EINPROGRESS_ 115
+
+static __always_inline __u32 sock_op(long id)
+{
+	switch (id) {
+	case NR_connect:
+		return SOCK_OP_CONNECT;
+	case NR_accept:
+	case NR_accept4:
+		return SOCK_OP_ACCEPT;
+	case NR_bind:
+		return SOCK_OP_BIND;
+	case NR_listen:
+		return SOCK_OP_LISTEN;
+	}
+	return 0;
+}
+
+/* The socket behind fd, or NULL when fd is not a socket. */
+static __always_inline struct socket *fd_socket(struct task_struct *task, long fd)
+{
+	struct file *f = fd_file(task, fd);
+	if (!f)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	if (!sock || BPF_CORE_READ(sock, file) != f)
+		return NULL;
+	return sock;
+}
+
+/* Copies a unix socket's bound name (sun_path, len bytes) to dst. */
+static __always_inline __u16 unix_name(struct sock *sk, char *dst)
+{
+	struct unix_address *ua = BPF_CORE_READ((struct unix_sock *)sk, addr);
+	if (!ua)
+		return 0;
+	int len = BPF_CORE_READ(ua, len) - (int)sizeof(__u16); /* minus sun_family */
+	if (len <= 0)
+		return 0;
+	if (len > UNIX_PATH_LEN)
+		len = UNIX_PATH_LEN;
+	bpf_probe_read_kernel(dst, len & 0x7f, &ua->name[0].sun_path);
+	return len & 0x7f;
+}
+
+/* Fills the record's remote address from the sockaddr the caller passed. */
+static __always_inline void addr_from_call(struct sock_record *rec, const void *uaddr, __u32 ulen)
+{
+	__u16 family = 0;
+	bpf_probe_read_user(&family, sizeof(family), uaddr);
+	if (family == AF_INET_ && ulen >= 8) {
+		__u16 port = 0;
+		bpf_probe_read_user(&port, 2, uaddr + 2);
+		rec->remote_port = bpf_ntohs(port);
+		bpf_probe_read_user(rec->remote_addr, 4, uaddr + 4);
+	} else if (family == AF_INET6_ && ulen >= 24) {
+		__u16 port = 0;
+		bpf_probe_read_user(&port, 2, uaddr + 2);
+		rec->remote_port = bpf_ntohs(port);
+		bpf_probe_read_user(rec->remote_addr, 16, uaddr + 8);
+	} else if (family == AF_UNIX_ && ulen > 2) {
+		__u32 len = ulen - 2;
+		if (len > UNIX_PATH_LEN)
+			len = UNIX_PATH_LEN;
+		bpf_probe_read_user(rec->remote_unix, len & 0x7f, uaddr + 2);
+		rec->remote_unix_len = len & 0x7f;
+	}
+}
+
+static __always_inline void emit_sock(struct task_struct *task, const struct pending_call *c, long ret)
+{
+	__u32 op = sock_op(c->id);
+	/* A connect is an attempt: it is reported whatever its outcome. The
+	 * others only when they succeeded (a non-blocking accept fails with
+	 * EAGAIN all day long). */
+	if (ret < 0 && op != SOCK_OP_CONNECT)
+		return;
+	long fd = op == SOCK_OP_ACCEPT ? ret : (long)c->args[0];
+	struct socket *sock = fd_socket(task, fd);
+	if (!sock)
+		return;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return;
+
+	struct sock_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec) {
+		count_drop(DROP_SOCK_BASE + op, DROP_RINGBUF_FULL);
+		return;
+	}
+	__u32 flags = fill_task(task, &rec->hdr.task);
+	rec->hdr.type = RECORD_SOCK;
+	rec->ret = ret;
+	rec->syscall_id = c->id;
+	rec->op = op;
+	rec->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	rec->type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
+	rec->protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	rec->local_port = rec->remote_port = 0;
+	rec->local_unix_len = rec->remote_unix_len = 0;
+	rec->_pad = 0;
+	__builtin_memset(rec->local_addr, 0, sizeof(rec->local_addr));
+	__builtin_memset(rec->remote_addr, 0, sizeof(rec->remote_addr));
+
+	switch (rec->family) {
+	case AF_INET_:
+		bpf_core_read(rec->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(rec->remote_addr, 4, &sk->__sk_common.skc_daddr);
+		rec->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		rec->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		break;
+	case AF_INET6_:
+		bpf_core_read(rec->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(rec->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+		rec->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		rec->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		break;
+	case AF_UNIX_: {
+		rec->local_unix_len = unix_name(sk, rec->local_unix);
+		struct sock *peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+		if (peer)
+			rec->remote_unix_len = unix_name(peer, rec->remote_unix);
+		break;
+	}
+	}
+	/* A connect that failed may have left the socket without a peer: the
+	 * address asked for is what the caller passed. */
+	if (op == SOCK_OP_CONNECT && ret < 0 && ret != -EINPROGRESS_) {
+		__builtin_memset(rec->remote_addr, 0, sizeof(rec->remote_addr));
+		rec->remote_port = 0;
+		rec->remote_unix_len = 0;
+		addr_from_call(rec, (const void *)c->args[1], c->args[2]);
+		flags |= FLAG_REMOTE_FROM_CALL;
+	}
+	rec->hdr.flags = flags;
+	bpf_ringbuf_submit(rec, wakeup_flag());
+}
+
 /* ---- syscall entry and exit ---------------------------------------------- */
 
 static __always_inline void count_syscall(long id)
@@ -807,7 +952,7 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 		bpf_map_update_elem(&pending_creds, &tid, &c, BPF_ANY);
 		return 0;
 	}
-	if (!file_op(id))
+	if (!file_op(id) && !sock_op(id))
 		return 0;
 	count_syscall(id);
 	task = bpf_get_current_task_btf();
@@ -865,7 +1010,8 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		creds_exit(bpf_get_current_task_btf(), id);
 		return 0;
 	}
-	if (!file_op(id))
+	bool sock = sock_op(id);
+	if (!sock && !file_op(id))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 tid = task->pid;
@@ -874,7 +1020,13 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	struct pending_call c = *pc;
 	bpf_map_delete_elem(&pending_calls, &tid);
-	if (c.id != id || (ret < 0 && !report_failed))
+	if (c.id != id)
+		return 0;
+	if (sock) {
+		emit_sock(task, &c, ret);
+		return 0;
+	}
+	if (ret < 0 && !report_failed)
 		return 0;
 	emit_file(task, &c, ret);
 	return 0;

@@ -34,13 +34,16 @@ enum record_type {
 	RECORD_EXIT = 3,
 	RECORD_CREDS = 4,
 	RECORD_FILE = 5,
-	RECORD_TYPE_MAX = 6,
+	RECORD_SOCK = 6,
+	RECORD_TYPE_MAX = 7,
 };
 
 /* Drops of file records are counted per operation, at index
- * DROP_FILE_BASE + op (see the drops map). */
+ * DROP_FILE_BASE + op (see the drops map) ... */
 #define DROP_FILE_BASE RECORD_TYPE_MAX
-#define DROP_KEYS ((DROP_FILE_BASE + 16) * DROP_REASON_MAX)
+/* ... and socket records at DROP_SOCK_BASE + op. */
+#define DROP_SOCK_BASE (DROP_FILE_BASE + 16)
+#define DROP_KEYS ((DROP_SOCK_BASE + 8) * DROP_REASON_MAX)
 
 enum drop_reason {
 	/* The ring buffer had no room for the record. */
@@ -80,7 +83,22 @@ enum record_flag {
 	/* file_record: path 1 is the file itself (walked from an fd), not
 	 * the directory the string is relative to. */
 	FLAG_PATH1_EXACT = 1 << 17,
+	/* sock_record: the remote address is the one the caller passed (a
+	 * failed connect), not the socket's. */
+	FLAG_REMOTE_FROM_CALL = 1 << 18,
 };
+
+/* What a sock_record reports. */
+enum sock_op {
+	SOCK_OP_CONNECT = 1,
+	SOCK_OP_ACCEPT = 2,
+	SOCK_OP_BIND = 3,
+	SOCK_OP_LISTEN = 4,
+};
+
+#define UNIX_PATH_LEN 108
+/* Room for a sun_path, sized so that a 0x7f mask bounds every copy. */
+#define UNIX_NAME_ROOM 128
 
 /* What a file_record reports. */
 enum file_op {
@@ -187,6 +205,27 @@ struct file_record {
 	__u16 walk2_len;
 	__u32 _pad;
 	__u8 data[];
+};
+
+/* A socket operation, written at syscall exit from the socket itself:
+ * family, type, protocol and addresses as the kernel holds them. */
+struct sock_record {
+	struct record_header hdr;
+	__s64 ret;
+	__u32 syscall_id;
+	__u32 op;          /* enum sock_op */
+	__u16 family;      /* AF_* */
+	__u16 type;        /* SOCK_* */
+	__u16 protocol;    /* IPPROTO_* */
+	__u16 local_port;  /* host order */
+	__u16 remote_port; /* host order */
+	__u16 local_unix_len;  /* bytes of local_unix (abstract names start with NUL) */
+	__u16 remote_unix_len;
+	__u16 _pad;
+	__u8 local_addr[16];  /* IPv4 in the first 4 bytes, network order */
+	__u8 remote_addr[16];
+	char local_unix[UNIX_NAME_ROOM];
+	char remote_unix[UNIX_NAME_ROOM];
 };
 
 /* The scratch buffer records are built in (one slot per CPU). */

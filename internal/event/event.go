@@ -30,6 +30,10 @@ const (
 	KindFileChmod
 	KindFileChown
 	KindFileTruncate
+	KindNetworkConnect
+	KindNetworkAccept
+	KindNetworkBind
+	KindNetworkListen
 	kindCount
 )
 
@@ -48,6 +52,10 @@ var kindNames = [kindCount]string{
 	KindFileChmod:         "file.chmod",
 	KindFileChown:         "file.chown",
 	KindFileTruncate:      "file.truncate",
+	KindNetworkConnect:    "network.connect",
+	KindNetworkAccept:     "network.accept",
+	KindNetworkBind:       "network.bind",
+	KindNetworkListen:     "network.listen",
 }
 
 // Name is the OpenTelemetry EventName of the kind.
@@ -189,6 +197,37 @@ type File struct {
 	Errno int
 }
 
+// Network holds what is specific to the network.* events: the socket as the
+// kernel holds it.
+type Network struct {
+	// Family is the socket's AF_* family; Transport "tcp", "udp" or
+	// "unix" (empty for other protocols, see Protocol); Type "ipv4" or
+	// "ipv6" (empty for unix sockets).
+	Family    int
+	Transport string
+	Type      string
+	// SocketType is SOCK_STREAM (1), SOCK_DGRAM (2), SOCK_RAW (3),
+	// SOCK_SEQPACKET (5)...; Protocol the IPPROTO_* number.
+	SocketType int
+	Protocol   int
+	// LocalAddress and PeerAddress: an IP address in its usual text form
+	// (IPv4-mapped IPv6 as ::ffff:a.b.c.d), or a unix socket's path, or its
+	// abstract name with a leading "@" (then the Abstract flag is set).
+	// Empty when the socket has none.
+	LocalAddress, PeerAddress   string
+	LocalPort, PeerPort         int
+	LocalAbstract, PeerAbstract bool
+	// PeerFromCall: the peer is the address the caller asked for (a
+	// connect that failed), not one the socket holds.
+	PeerFromCall bool
+	// InProgress: a non-blocking connect returned EINPROGRESS.
+	InProgress  bool
+	SyscallID   int
+	SyscallName string
+	// Errno is non-zero for a connect that failed.
+	Errno int
+}
+
 // Event is one observation.
 type Event struct {
 	Kind Kind
@@ -202,6 +241,7 @@ type Event struct {
 	Exit        *Exit
 	Credentials *CredentialsChange
 	File        *File
+	Network     *Network
 
 	// Truncated lists the attribute names whose values were cut.
 	Truncated []string

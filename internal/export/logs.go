@@ -125,6 +125,9 @@ func MapEvent(ev *event.Event, lr plog.LogRecord) {
 	if ev.File != nil {
 		a.file(ev.Kind, ev.File)
 	}
+	if ev.Network != nil {
+		a.network(ev.Network)
+	}
 	if len(ev.Truncated) > 0 {
 		a.strs(attrTruncated, ev.Truncated)
 	}
@@ -150,7 +153,7 @@ func capacityHint(ev *event.Event) int {
 	case event.KindCredentialsChange:
 		n += 10
 	}
-	if ev.File != nil {
+	if ev.File != nil || ev.Network != nil {
 		n += 8
 	}
 	if len(ev.Truncated) > 0 {
@@ -339,6 +342,85 @@ func (a attrs) file(kind event.Kind, f *event.File) {
 	if f.Errno != 0 {
 		a.m.PutInt(attrSyscallErrno, int64(f.Errno))
 		a.m.PutStr(attrErrorType, errnoName(f.Errno))
+	}
+}
+
+// Network event attributes. network.* are semantic conventions.
+const (
+	attrNetTransport     = "network.transport"
+	attrNetType          = "network.type"
+	attrNetLocalAddress  = "network.local.address"
+	attrNetLocalPort     = "network.local.port"
+	attrNetPeerAddress   = "network.peer.address"
+	attrNetPeerPort      = "network.peer.port"
+	attrNetLocalAbstract = "sensor.network.local.abstract"
+	attrNetPeerAbstract  = "sensor.network.peer.abstract"
+	attrNetSocketType    = "sensor.network.socket.type"
+	attrNetProtocol      = "sensor.network.protocol"
+	attrNetInProgress    = "sensor.network.connect.in_progress"
+	attrNetPeerFromCall  = "sensor.network.peer.requested"
+)
+
+// socketType names SOCK_* types.
+func socketType(t int) string {
+	switch t {
+	case 1:
+		return "stream"
+	case 2:
+		return "dgram"
+	case 3:
+		return "raw"
+	case 5:
+		return "seqpacket"
+	}
+	return ""
+}
+
+func (a attrs) network(n *event.Network) {
+	if n.Transport != "" {
+		a.m.PutStr(attrNetTransport, n.Transport)
+	} else {
+		a.m.PutInt(attrNetProtocol, int64(n.Protocol))
+	}
+	if n.Type != "" {
+		a.m.PutStr(attrNetType, n.Type)
+	}
+	if t := socketType(n.SocketType); t != "" {
+		a.m.PutStr(attrNetSocketType, t)
+	}
+	if n.LocalAddress != "" {
+		a.str(attrNetLocalAddress, n.LocalAddress)
+		if n.Type != "" {
+			a.m.PutInt(attrNetLocalPort, int64(n.LocalPort))
+		}
+		if n.LocalAbstract {
+			a.m.PutBool(attrNetLocalAbstract, true)
+		}
+	}
+	if n.PeerAddress != "" {
+		a.str(attrNetPeerAddress, n.PeerAddress)
+		if n.Type != "" {
+			a.m.PutInt(attrNetPeerPort, int64(n.PeerPort))
+		}
+		if n.PeerAbstract {
+			a.m.PutBool(attrNetPeerAbstract, true)
+		}
+		if n.PeerFromCall {
+			a.m.PutBool(attrNetPeerFromCall, true)
+		}
+	}
+	if n.InProgress {
+		a.m.PutBool(attrNetInProgress, true)
+	}
+	if n.SyscallID != 0 {
+		a.m.PutInt(attrSyscallID, int64(n.SyscallID))
+	}
+	if n.SyscallName != "" {
+		a.m.PutStr(attrSyscallName, n.SyscallName)
+	}
+	if n.Errno != 0 {
+		a.m.PutInt(attrSyscallErrno, int64(n.Errno))
+		a.m.PutStr(attrErrorType, errnoName(n.Errno))
 	}
 }
 

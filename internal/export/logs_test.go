@@ -161,6 +161,27 @@ func mappingCases() []struct {
 			Exec:       &event.Exec{ArgsCount: -1},
 			Incomplete: []string{"process.executable.path", "process.command_args", "process.interactive"},
 		}},
+		{"network_connect_tcp6_mapped", &event.Event{
+			Kind: event.KindNetworkConnect, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			Network: &event.Network{Family: 10, Transport: "tcp", Type: "ipv6", SocketType: 1, Protocol: 6,
+				LocalAddress: "::ffff:127.0.0.1", LocalPort: 40000, PeerAddress: "::ffff:127.0.0.1", PeerPort: 443,
+				InProgress: true, SyscallID: 42, SyscallName: "connect"},
+		}},
+		{"network_connect_refused", &event.Event{
+			Kind: event.KindNetworkConnect, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			Network: &event.Network{Family: 2, Transport: "tcp", Type: "ipv4", SocketType: 1, Protocol: 6,
+				LocalAddress: "0.0.0.0", PeerAddress: "10.0.0.8", PeerPort: 22, PeerFromCall: true, Errno: 111, SyscallID: 42, SyscallName: "connect"},
+		}},
+		{"network_accept_unix_abstract", &event.Event{
+			Kind: event.KindNetworkAccept, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			Network: &event.Network{Family: 1, Transport: "unix", SocketType: 1,
+				LocalAddress: "@dbus-\x00x", LocalAbstract: true, SyscallID: 288, SyscallName: "accept4"},
+		}},
+		{"network_listen", &event.Event{
+			Kind: event.KindNetworkListen, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
+			Network: &event.Network{Family: 2, Transport: "tcp", Type: "ipv4", SocketType: 1, Protocol: 6,
+				LocalAddress: "0.0.0.0", LocalPort: 8080, SyscallID: 50, SyscallName: "listen"},
+		}},
 		{"file_open_created", &event.Event{
 			Kind: event.KindFileOpen, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
 			File: &event.File{Path: "/var/log/app.log", Access: event.AccessWrite, Flags: 0o1101 | 0o2000000, Created: true, Truncated: true,

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ const (
 	exitRecordSize  = 104
 	credsRecordSize = 136
 	fileFixedSize   = 144 // file_record up to data[]
+	sockRecordSize  = 416
 	commLen         = 16
 	ttyLen          = 32
 )
@@ -75,6 +77,8 @@ func recordKind(t uint32) event.Kind {
 		return event.KindCredentialsChange
 	case sensorRecordTypeRECORD_FILE:
 		return event.KindFileOpen // refined by the record's op
+	case sensorRecordTypeRECORD_SOCK:
+		return event.KindNetworkConnect // refined by the record's op
 	}
 	return event.KindUnknown
 }
@@ -149,6 +153,10 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 		}
 	case event.KindFileOpen:
 		if err := decodeFile(b, flags, ev); err != nil {
+			return record{}, err
+		}
+	case event.KindNetworkConnect:
+		if err := decodeSock(b, flags, ev); err != nil {
 			return record{}, err
 		}
 	case event.KindCredentialsChange:
@@ -332,6 +340,109 @@ func decodeFile(b []byte, flags uint32, ev *event.Event) error {
 	return nil
 }
 
+// sockKinds maps enum sock_op to event kinds.
+var sockKinds = map[uint32]event.Kind{
+	uint32(sensorSockOpSOCK_OP_CONNECT): event.KindNetworkConnect,
+	uint32(sensorSockOpSOCK_OP_ACCEPT):  event.KindNetworkAccept,
+	uint32(sensorSockOpSOCK_OP_BIND):    event.KindNetworkBind,
+	uint32(sensorSockOpSOCK_OP_LISTEN):  event.KindNetworkListen,
+}
+
+const (
+	afUnix      = 1
+	afInet      = 2
+	afInet6     = 10
+	ipprotoTCP  = 6
+	ipprotoUDP  = 17
+	einprogress = 115
+)
+
+func decodeSock(b []byte, flags uint32, ev *event.Event) error {
+	if len(b) < sockRecordSize {
+		return fmt.Errorf("socket: %w (%d bytes)", errShort, len(b))
+	}
+	le := binary.LittleEndian
+	kind, ok := sockKinds[le.Uint32(b[108:])]
+	if !ok {
+		return fmt.Errorf("socket: unknown operation %d", le.Uint32(b[108:]))
+	}
+	ev.Kind = kind
+	ret := int64(le.Uint64(b[96:]))
+	id := int(le.Uint32(b[104:]))
+	n := &event.Network{
+		Family:      int(le.Uint16(b[112:])),
+		SocketType:  int(le.Uint16(b[114:])),
+		Protocol:    int(le.Uint16(b[116:])),
+		SyscallID:   id,
+		SyscallName: syscallName(id),
+	}
+	switch {
+	case ret == -einprogress:
+		n.InProgress = true
+	case ret < 0:
+		n.Errno = int(-ret)
+	}
+	localPort, peerPort := int(le.Uint16(b[118:])), int(le.Uint16(b[120:]))
+	localUnixLen, peerUnixLen := min(int(le.Uint16(b[122:])), 108), min(int(le.Uint16(b[124:])), 108)
+	localAddr, peerAddr := b[128:144], b[144:160]
+	localUnix, peerUnix := b[160:160+localUnixLen], b[288:288+peerUnixLen]
+	n.PeerFromCall = flags&uint32(sensorRecordFlagFLAG_REMOTE_FROM_CALL) != 0
+
+	switch n.Family {
+	case afInet, afInet6:
+		n.Type = "ipv4"
+		if n.Family == afInet6 {
+			n.Type = "ipv6"
+		}
+		switch n.Protocol {
+		case ipprotoTCP:
+			n.Transport = "tcp"
+		case ipprotoUDP:
+			n.Transport = "udp"
+		}
+		n.LocalAddress = ipString(n.Family, localAddr)
+		n.LocalPort = localPort
+		// An unconnected socket has no peer: 0.0.0.0 / :: port 0.
+		if peer := ipString(n.Family, peerAddr); peerPort != 0 || !isZero(peerAddr) {
+			n.PeerAddress, n.PeerPort = peer, peerPort
+		}
+	case afUnix:
+		n.Transport = "unix"
+		n.LocalAddress, n.LocalAbstract = unixName(localUnix)
+		n.PeerAddress, n.PeerAbstract = unixName(peerUnix)
+	}
+	ev.Network = n
+	return nil
+}
+
+func ipString(family int, b []byte) string {
+	if family == afInet {
+		return netip.AddrFrom4([4]byte(b[:4])).String()
+	}
+	return netip.AddrFrom16([16]byte(b[:16])).String()
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// unixName turns a sun_path into a name: a path ends at its first NUL; an
+// abstract name (leading NUL) is every byte after it, shown with "@".
+func unixName(b []byte) (string, bool) {
+	if len(b) == 0 {
+		return "", false
+	}
+	if b[0] == 0 {
+		return "@" + string(b[1:]), true
+	}
+	return cString(b), false
+}
+
 // filePath assembles a path from the string a process passed and the walk
 // of the directory it is relative to (or, with no string, of the file
 // itself). An absolute string stands alone. Whatever could not be
@@ -435,7 +546,7 @@ var syscallNames = map[int]string{
 	94: "lchown", 105: "setuid", 106: "setgid", 113: "setreuid", 114: "setregid", 117: "setresuid",
 	119: "setresgid", 122: "setfsuid", 123: "setfsgid", 257: "openat", 258: "mkdirat", 260: "fchownat",
 	263: "unlinkat", 264: "renameat", 265: "linkat", 266: "symlinkat", 268: "fchmodat", 316: "renameat2",
-	437: "openat2", 452: "fchmodat2",
+	437: "openat2", 452: "fchmodat2", 42: "connect", 43: "accept", 49: "bind", 50: "listen", 288: "accept4",
 }
 
 func syscallName(id int) string { return syscallNames[id] }

@@ -18,6 +18,8 @@ func TestRecordLayout(t *testing.T) {
 	var x sensorExecRecord
 	var e sensorExitRecord
 	var c sensorCredsRecord
+	var f sensorFileRecord
+	var k sensorSockRecord
 	for _, tc := range []struct {
 		name      string
 		got, want uintptr
@@ -45,6 +47,28 @@ func TestRecordLayout(t *testing.T) {
 		{"creds size", unsafe.Sizeof(c), credsRecordSize},
 		{"creds old", unsafe.Offsetof(c.Old), 96},
 		{"creds syscall", unsafe.Offsetof(c.SyscallId), 128},
+		{"file data", unsafe.Offsetof(f.Data), fileFixedSize},
+		{"file ret", unsafe.Offsetof(f.Ret), 96},
+		{"file syscall", unsafe.Offsetof(f.SyscallId), 104},
+		{"file op", unsafe.Offsetof(f.Op), 108},
+		{"file open flags", unsafe.Offsetof(f.OpenFlags), 112},
+		{"file at flags", unsafe.Offsetof(f.AtFlags), 116},
+		{"file mode", unsafe.Offsetof(f.Mode), 120},
+		{"file uid", unsafe.Offsetof(f.Uid), 124},
+		{"file gid", unsafe.Offsetof(f.Gid), 128},
+		{"file str1_len", unsafe.Offsetof(f.Str1Len), 132},
+		{"file walk2_len", unsafe.Offsetof(f.Walk2Len), 138},
+		{"sock size", unsafe.Sizeof(k), sockRecordSize},
+		{"sock ret", unsafe.Offsetof(k.Ret), 96},
+		{"sock op", unsafe.Offsetof(k.Op), 108},
+		{"sock family", unsafe.Offsetof(k.Family), 112},
+		{"sock protocol", unsafe.Offsetof(k.Protocol), 116},
+		{"sock local port", unsafe.Offsetof(k.LocalPort), 118},
+		{"sock remote unix len", unsafe.Offsetof(k.RemoteUnixLen), 124},
+		{"sock local addr", unsafe.Offsetof(k.LocalAddr), 128},
+		{"sock remote addr", unsafe.Offsetof(k.RemoteAddr), 144},
+		{"sock local unix", unsafe.Offsetof(k.LocalUnix), 160},
+		{"sock remote unix", unsafe.Offsetof(k.RemoteUnix), 288},
 		{"comm length", unsafe.Sizeof(h.Task.Comm), commLen},
 		{"tty length", unsafe.Sizeof(x.Tty), ttyLen},
 	} {

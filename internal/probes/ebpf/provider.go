@@ -380,12 +380,15 @@ func (p *Provider) drops() []probes.Drop {
 		}
 		var kinds []dropKind
 		for t := 1; t < recordTypeCount; t++ {
-			if sensorRecordType(t) != sensorRecordTypeRECORD_FILE {
+			if sensorRecordType(t) != sensorRecordTypeRECORD_FILE && sensorRecordType(t) != sensorRecordTypeRECORD_SOCK {
 				kinds = append(kinds, dropKind{t, recordKind(uint32(t)).Name()})
 			}
 		}
-		for op, kind := range fileKinds {
+		for op, kind := range fileKinds { // DROP_FILE_BASE + op
 			kinds = append(kinds, dropKind{recordTypeCount + int(op), kind.Name()})
+		}
+		for op, kind := range sockKinds { // DROP_SOCK_BASE + op
+			kinds = append(kinds, dropKind{recordTypeCount + 16 + int(op), kind.Name()})
 		}
 		for _, k := range kinds {
 			for r, reason := range []string{"ringbuf_full", "no_scratch"} {

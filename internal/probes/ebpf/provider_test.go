@@ -366,6 +366,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fileOpEnv) == "1" {
 		os.Exit(fileOp(os.Args[1:]))
 	}
+	if os.Getenv(sockOpEnv) == "1" {
+		os.Exit(sockOp(os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 

@@ -182,6 +182,7 @@ const (
 	sensorRecordFlagFLAG_STR2TRUNCATED     sensorRecordFlag = 32768
 	sensorRecordFlagFLAG_CREATED           sensorRecordFlag = 65536
 	sensorRecordFlagFLAG_PATH1EXACT        sensorRecordFlag = 131072
+	sensorRecordFlagFLAG_REMOTE_FROM_CALL  sensorRecordFlag = 262144
 )
 
 type sensorRecordHeader struct {
@@ -210,12 +211,42 @@ const (
 	sensorRecordTypeRECORD_EXIT     sensorRecordType = 3
 	sensorRecordTypeRECORD_CREDS    sensorRecordType = 4
 	sensorRecordTypeRECORD_FILE     sensorRecordType = 5
-	sensorRecordTypeRECORD_TYPE_MAX sensorRecordType = 6
+	sensorRecordTypeRECORD_SOCK     sensorRecordType = 6
+	sensorRecordTypeRECORD_TYPE_MAX sensorRecordType = 7
 )
 
 type sensorScratch struct {
 	_   structs.HostLayout
 	Buf [36864]uint8
+}
+
+type sensorSockOp uint32
+
+const (
+	sensorSockOpSOCK_OP_CONNECT sensorSockOp = 1
+	sensorSockOpSOCK_OP_ACCEPT  sensorSockOp = 2
+	sensorSockOpSOCK_OP_BIND    sensorSockOp = 3
+	sensorSockOpSOCK_OP_LISTEN  sensorSockOp = 4
+)
+
+type sensorSockRecord struct {
+	_             structs.HostLayout
+	Hdr           sensorRecordHeader
+	Ret           int64
+	SyscallId     uint32
+	Op            uint32
+	Family        uint16
+	Type          uint16
+	Protocol      uint16
+	LocalPort     uint16
+	RemotePort    uint16
+	LocalUnixLen  uint16
+	RemoteUnixLen uint16
+	Pad           uint16
+	LocalAddr     [16]uint8
+	RemoteAddr    [16]uint8
+	LocalUnix     [128]int8
+	RemoteUnix    [128]int8
 }
 
 // Names of all BPF objects in the ELF.
