@@ -157,7 +157,7 @@ func mappingCases() []struct {
 		}},
 		{"exec_incomplete_netlink", &event.Event{
 			Kind: event.KindExec, Time: eventTime, Observed: observedTime,
-			Process: event.Process{PID: 6000, ParentPID: 1, LoginUID: event.NoLoginUID},
+			Process:    event.Process{PID: 6000, ParentPID: 1, LoginUID: event.NoLoginUID},
 			Exec:       &event.Exec{ArgsCount: -1},
 			Incomplete: []string{"process.executable.path", "process.command_args", "process.interactive"},
 		}},
