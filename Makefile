@@ -49,5 +49,16 @@ vmlinux:
 	@command -v bpftool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftool)
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
+# Fork+exec benchmark: baseline vs the sensor vs auditd watching execve,
+# interleaved; prints the table and the verdict (docs/performance.md).
+# Root needed. BENCH_FLAGS passes flags, e.g. BENCH_FLAGS='-rounds 21'.
+bench: build deps-bench
+	$(GO) run ./bench/forkexec -sensor $(BIN) $(BENCH_FLAGS)
+
+# Debian's auditd, for the benchmark's comparison mode.
+deps-bench:
+	@command -v auditd >/dev/null && command -v auditctl >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq auditd)
+
 clean:
 	rm -rf bin

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// outputCount is what the benchmark checks in the sensor's OTLP JSON lines.
+type outputCount struct {
+	Exported    int      // process.exec records of the workload's children
+	ExecRecords int      // all process.exec records
+	Dropped     int64    // final sum of sensor.events.dropped
+	DropSeries  []string // non-zero series, "stage/reason/event.name=N"
+}
+
+// The few fields of ExportLogsServiceRequest / ExportMetricsServiceRequest
+// (OTLP/JSON) the benchmark reads.
+type otlpLine struct {
+	ResourceLogs []struct {
+		ScopeLogs []struct {
+			LogRecords []struct {
+				EventName  string     `json:"eventName"`
+				Attributes []keyValue `json:"attributes"`
+			} `json:"logRecords"`
+		} `json:"scopeLogs"`
+	} `json:"resourceLogs"`
+	ResourceMetrics []struct {
+		ScopeMetrics []struct {
+			Metrics []struct {
+				Name string `json:"name"`
+				Sum  *struct {
+					DataPoints []struct {
+						Attributes []keyValue `json:"attributes"`
+						AsInt      jsonInt64  `json:"asInt"`
+					} `json:"dataPoints"`
+				} `json:"sum"`
+			} `json:"metrics"`
+		} `json:"scopeMetrics"`
+	} `json:"resourceMetrics"`
+}
+
+type keyValue struct {
+	Key   string `json:"key"`
+	Value struct {
+		StringValue *string   `json:"stringValue"`
+		IntValue    jsonInt64 `json:"intValue"`
+	} `json:"value"`
+}
+
+// jsonInt64 accepts an int64 as OTLP/JSON writes it (a decimal string) or
+// as a plain number.
+type jsonInt64 struct {
+	V   int64
+	Set bool
+}
+
+func (j *jsonInt64) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "null" {
+		return nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("int64 %s: %w", b, err)
+	}
+	j.V, j.Set = v, true
+	return nil
+}
+
+func attrString(kvs []keyValue, key string) string {
+	for _, kv := range kvs {
+		if kv.Key == key && kv.Value.StringValue != nil {
+			return *kv.Value.StringValue
+		}
+	}
+	return ""
+}
+
+func attrInt(kvs []keyValue, key string) (int64, bool) {
+	for _, kv := range kvs {
+		if kv.Key == key && kv.Value.IntValue.Set {
+			return kv.Value.IntValue.V, true
+		}
+	}
+	return 0, false
+}
+
+// countOutput reads the sensor's JSON lines and counts the process.exec
+// records whose process.parent_pid is parent and whose executable's base
+// name is exe, all process.exec records, and the last reported value of
+// every sensor.events.dropped series (the counters are cumulative).
+func countOutput(r io.Reader, parent int, exe string) (outputCount, error) {
+	var c outputCount
+	drops := map[string]int64{}
+	dec := json.NewDecoder(r)
+	for line := 1; ; line++ {
+		var l otlpLine
+		if err := dec.Decode(&l); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return c, fmt.Errorf("JSON value %d: %w", line, err)
+		}
+		for _, rl := range l.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				for _, rec := range sl.LogRecords {
+					if rec.EventName != "process.exec" {
+						continue
+					}
+					c.ExecRecords++
+					ppid, ok := attrInt(rec.Attributes, "process.parent_pid")
+					if !ok || ppid != int64(parent) {
+						continue
+					}
+					name := attrString(rec.Attributes, "process.executable.name")
+					if name == "" {
+						name = path.Base(attrString(rec.Attributes, "process.executable.path"))
+					}
+					if name == exe {
+						c.Exported++
+					}
+				}
+			}
+		}
+		for _, rm := range l.ResourceMetrics {
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if m.Name != "sensor.events.dropped" || m.Sum == nil {
+						continue
+					}
+					for _, dp := range m.Sum.DataPoints {
+						key := attrString(dp.Attributes, "stage") + "/" +
+							attrString(dp.Attributes, "reason") + "/" +
+							attrString(dp.Attributes, "event.name")
+						drops[key] = dp.AsInt.V
+					}
+				}
+			}
+		}
+	}
+	keys := make([]string, 0, len(drops))
+	for k := range drops {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		c.Dropped += drops[k]
+		if drops[k] != 0 {
+			c.DropSeries = append(c.DropSeries, fmt.Sprintf("%s=%d", k, drops[k]))
+		}
+	}
+	return c, nil
+}
