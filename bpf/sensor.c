@@ -90,9 +90,54 @@ struct {
 	__type(value, struct cred_ids);
 } pending_creds SEC(".maps");
 
+/* Exclusions, kept up to date by the sensor at run time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, __u8);
+} excluded_syscalls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct inode_key);
+	__type(value, __u32); /* enum exclusion_mark */
+} excluded_exes SEC(".maps");
+
+/* Processes whose events are not emitted, by tgid: marked at exec (their
+ * executable is excluded) and at fork (their parent's mark has
+ * MARK_DESCENDANTS), removed at exit; seeded by the sensor for processes
+ * that were running before. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} excluded_tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct inode_key);
+	__type(value, __u32); /* enum path_exclusion */
+} excluded_inodes SEC(".maps");
+
+/* Events not emitted because of an exclusion, by enum exclusion. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EXCLUSION_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} excluded_counts SEC(".maps");
+
 /* Keeps every shared type in the object's BTF so that bpf2go can generate
  * its Go twin (types only used in casts or constants would be dropped). */
 struct btf_anchor {
+	struct inode_key inode_key;
+	enum exclusion exclusion;
+	enum exclusion_mark exclusion_mark;
+	enum path_exclusion path_exclusion;
 	struct sock_record sock;
 	enum sock_op sock_op;
 	struct fork_record fork;
@@ -176,7 +221,39 @@ static __always_inline bool wanted(__u32 pid, __u32 ppid)
 	return true;
 }
 
+static __always_inline void count_excluded(__u32 why)
+{
+	__u64 *n = bpf_map_lookup_elem(&excluded_counts, &why);
+	if (n)
+		*n += 1;
+}
+
+/* Whether process tgid is excluded as an initiator; counts it when so. */
+static __always_inline bool initiator_excluded(__u32 tgid)
+{
+	if (!bpf_map_lookup_elem(&excluded_tasks, &tgid))
+		return false;
+	count_excluded(EXCLUDED_INITIATOR);
+	return true;
+}
+
+static __always_inline struct inode_key inode_of(struct dentry *d)
+{
+	struct inode_key k = {
+		.ino = BPF_CORE_READ(d, d_inode, i_ino),
+		.dev = BPF_CORE_READ(d, d_sb, s_dev),
+	};
+	return k;
+}
+
 /* ---- path walk ---------------------------------------------------------- */
+
+/* What a walk checks against the path exclusions. */
+enum {
+	WALK_NO_CHECK = 0,
+	WALK_TARGET = 1, /* the walk starts at the file acted on */
+	WALK_BASE = 2,   /* the walk starts at the directory a name is relative to */
+};
 
 struct walk {
 	struct dentry *dentry;
@@ -186,6 +263,9 @@ struct walk {
 	__u32 limit; /* no new component starts at or beyond this */
 	__u32 done;  /* reached the root of the mount tree */
 	__u32 disconnected;
+	__u32 check;    /* look each dentry up in excluded_inodes: WALK_* */
+	__u32 excluded; /* an excluded file or directory was on the way */
+	__u32 steps;    /* components walked so far */
 };
 
 static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
@@ -232,6 +312,17 @@ static long walk_step(__u32 i, void *ctx)
 	struct mount *mnt = w->mnt;
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 
+	if (w->check) {
+		struct inode_key k = inode_of(d);
+		__u32 *how = bpf_map_lookup_elem(&excluded_inodes, &k);
+		/* The leaf matches exact and subtree entries, its ancestors
+		 * only subtree entries. */
+		if (how && ((*how & PATH_SUBTREE) || (w->steps == 0 && w->check == WALK_TARGET))) {
+			w->excluded = 1;
+			return 1;
+		}
+	}
+
 	if (d == BPF_CORE_READ(mnt, mnt.mnt_root)) {
 		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
 		if (mp == mnt) { /* the root of the mount tree */
@@ -245,6 +336,7 @@ static long walk_step(__u32 i, void *ctx)
 
 	if (!append_name(w->cpu, &w->pos, w->limit, BPF_CORE_READ(d, d_name.name)))
 		return 1;
+	w->steps++;
 	/* A dentry that is its own parent without being a mount root is not
 	 * reachable from any root (memfd, pipes, detached trees): its name is
 	 * all there is, as in d_path()'s d_dname case. */
@@ -258,9 +350,11 @@ static long walk_step(__u32 i, void *ctx)
 }
 
 /* Appends the components of a path at offset pos; returns the new offset
- * and sets *truncated when the walk did not reach the root. */
-static __always_inline __u32 append_path(__u32 cpu, struct dentry *dentry, struct vfsmount *vfsmnt,
-					 __u32 pos, bool *truncated, bool *disconnected)
+ * and sets *truncated when the walk did not reach the root, *excluded when
+ * it met an excluded file or directory (check: WALK_*). */
+static __always_inline __u32 append_checked_path(__u32 cpu, struct dentry *dentry, struct vfsmount *vfsmnt,
+						 __u32 pos, bool *truncated, bool *disconnected,
+						 __u32 check, bool *excluded)
 {
 	struct walk w = {
 		.dentry = dentry,
@@ -268,7 +362,9 @@ static __always_inline __u32 append_path(__u32 cpu, struct dentry *dentry, struc
 		.cpu = cpu,
 		.pos = pos,
 		.limit = pos + PATH_BYTES_MAX,
+		.check = check,
 	};
+	*excluded = false;
 	if (!dentry || !vfsmnt) {
 		*truncated = true;
 		return pos;
@@ -276,7 +372,17 @@ static __always_inline __u32 append_path(__u32 cpu, struct dentry *dentry, struc
 	bpf_loop(PATH_DEPTH_MAX, walk_step, &w, 0);
 	*truncated = !w.done;
 	*disconnected = w.disconnected;
+	*excluded = w.excluded;
 	return w.pos;
+}
+
+/* Appends the components of a path at offset pos; returns the new offset
+ * and sets *truncated when the walk did not reach the root. */
+static __always_inline __u32 append_path(__u32 cpu, struct dentry *dentry, struct vfsmount *vfsmnt,
+					 __u32 pos, bool *truncated, bool *disconnected)
+{
+	bool excluded;
+	return append_checked_path(cpu, dentry, vfsmnt, pos, truncated, disconnected, WALK_NO_CHECK, &excluded);
 }
 
 struct cgroup_walk {
@@ -320,6 +426,27 @@ static __always_inline __u32 pid_nr(struct pid *p)
 
 /* ---- exec --------------------------------------------------------------- */
 
+/* Updates the exclusion mark of process pid that has just executed the
+ * file at exe; returns whether the process is excluded now. A mark with
+ * MARK_DESCENDANTS survives exec (the tree stays excluded); otherwise the
+ * new executable decides. */
+static __always_inline bool mark_exec(__u32 pid, struct dentry *exe)
+{
+	__u32 *mark = bpf_map_lookup_elem(&excluded_tasks, &pid);
+	if (mark && (*mark & MARK_DESCENDANTS))
+		return true;
+	struct inode_key k = inode_of(exe);
+	__u32 *how = bpf_map_lookup_elem(&excluded_exes, &k);
+	if (how) {
+		__u32 m = MARK_EXCLUDED | (*how & MARK_DESCENDANTS);
+		bpf_map_update_elem(&excluded_tasks, &pid, &m, BPF_ANY);
+		return true;
+	}
+	if (mark)
+		bpf_map_delete_elem(&excluded_tasks, &pid);
+	return false;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -327,6 +454,10 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
 	if (!wanted(pid, ppid))
 		return 0;
+	if (mark_exec(pid, BPF_CORE_READ(bprm, file, f_path.dentry))) {
+		count_excluded(EXCLUDED_INITIATOR);
+		return 0;
+	}
 
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct exec_record *rec = bpf_map_lookup_elem(&scratch, &cpu);
@@ -429,6 +560,16 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ppid = BPF_CORE_READ(child, real_parent, tgid);
 	if (!wanted(pid, ppid) || (self_tgid && parent->tgid == self_tgid))
 		return 0;
+	__u32 creator = parent->tgid;
+	__u32 *mark = bpf_map_lookup_elem(&excluded_tasks, &creator);
+	if (mark) {
+		/* Until it execs, the child runs the same excluded program;
+		 * at its exec, mark_exec decides again. */
+		__u32 m = *mark;
+		bpf_map_update_elem(&excluded_tasks, &pid, &m, BPF_ANY);
+		count_excluded(EXCLUDED_INITIATOR);
+		return 0;
+	}
 
 	struct fork_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
@@ -463,6 +604,11 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
 	if (!wanted(pid, ppid))
 		return 0;
+	if (bpf_map_lookup_elem(&excluded_tasks, &pid)) {
+		bpf_map_delete_elem(&excluded_tasks, &pid);
+		count_excluded(EXCLUDED_INITIATOR);
+		return 0;
+	}
 
 	struct exit_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
@@ -607,7 +753,7 @@ static __always_inline bool starts_with_slash(__u32 cpu, __u32 off)
  * directory it is relative to (dirfd, or the cwd for AT_FDCWD). */
 static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task, long dirfd, const char *ustr,
 					     __u32 pos, __u16 *str_len, __u16 *walk_len, __u32 *flags,
-					     __u32 str_cut_flag, __u32 trunc_flag, __u32 disc_flag)
+					     __u32 str_cut_flag, __u32 trunc_flag, __u32 disc_flag, bool *excluded)
 {
 	bool cut = false, trunc = false, disc = false;
 	__u32 start = pos;
@@ -627,7 +773,9 @@ static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task
 			d = BPF_CORE_READ(f, f_path.dentry);
 			m = BPF_CORE_READ(f, f_path.mnt);
 		}
-		pos = append_path(cpu, d, m, pos, &trunc, &disc);
+		bool ex;
+		pos = append_checked_path(cpu, d, m, pos, &trunc, &disc, WALK_BASE, &ex);
+		*excluded |= ex;
 		if (trunc)
 			*flags |= trunc_flag;
 		if (disc)
@@ -639,12 +787,14 @@ static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task
 
 /* Appends the path of an open file (exact: the kernel's own dentry). */
 static __always_inline __u32 append_fd_path(__u32 cpu, struct task_struct *task, long fd, __u32 pos,
-					    __u16 *walk_len, __u32 *flags, struct file **out)
+					    __u16 *walk_len, __u32 *flags, struct file **out, bool *excluded)
 {
-	bool trunc = false, disc = false;
+	bool trunc = false, disc = false, ex;
 	struct file *f = fd_file(task, fd);
 	__u32 start = pos;
-	pos = append_path(cpu, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), pos, &trunc, &disc);
+	pos = append_checked_path(cpu, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), pos, &trunc,
+				  &disc, WALK_TARGET, &ex);
+	*excluded |= ex;
 	*flags |= FLAG_PATH1_EXACT;
 	if (trunc)
 		*flags |= FLAG_PATH1_TRUNCATED;
@@ -759,9 +909,10 @@ static __always_inline void emit_file(struct task_struct *task, const struct pen
 	}
 
 	__u32 pos = offsetof(struct file_record, data);
+	bool excluded = false;
 	if (fd1 >= 0) {
 		struct file *f = NULL;
-		pos = append_fd_path(cpu, task, fd1, pos, &rec->walk1_len, &flags, &f);
+		pos = append_fd_path(cpu, task, fd1, pos, &rec->walk1_len, &flags, &f, &excluded);
 		if (rec->op == FILE_OP_OPEN && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED_))
 			flags |= FLAG_CREATED;
 	} else if (raw1) {
@@ -771,11 +922,15 @@ static __always_inline void emit_file(struct task_struct *task, const struct pen
 			flags |= FLAG_STR1_TRUNCATED;
 	} else {
 		pos = append_relative(cpu, task, dir1, str1, pos, &rec->str1_len, &rec->walk1_len, &flags,
-				      FLAG_STR1_TRUNCATED, FLAG_PATH1_TRUNCATED, FLAG_PATH1_DISCONNECTED);
+				      FLAG_STR1_TRUNCATED, FLAG_PATH1_TRUNCATED, FLAG_PATH1_DISCONNECTED, &excluded);
 	}
 	if (str2)
 		pos = append_relative(cpu, task, dir2, str2, pos, &rec->str2_len, &rec->walk2_len, &flags,
-				      FLAG_STR2_TRUNCATED, FLAG_PATH2_TRUNCATED, FLAG_PATH2_DISCONNECTED);
+				      FLAG_STR2_TRUNCATED, FLAG_PATH2_TRUNCATED, FLAG_PATH2_DISCONNECTED, &excluded);
+	if (excluded) {
+		count_excluded(EXCLUDED_PATH);
+		return;
+	}
 
 	rec->hdr.flags = flags;
 	__u64 size = pos;
@@ -929,6 +1084,16 @@ static __always_inline void emit_sock(struct task_struct *task, const struct pen
 
 /* ---- syscall entry and exit ---------------------------------------------- */
 
+static __always_inline bool syscall_excluded(long id)
+{
+	__u32 key = id;
+	__u8 *ex = bpf_map_lookup_elem(&excluded_syscalls, &key);
+	if (!ex || !*ex)
+		return false;
+	count_excluded(EXCLUDED_SYSCALL);
+	return true;
+}
+
 static __always_inline void count_syscall(long id)
 {
 	__u32 key = id;
@@ -945,6 +1110,8 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 
 	if (is_setid(id)) {
 		count_syscall(id);
+		if (syscall_excluded(id))
+			return 0;
 		task = bpf_get_current_task_btf();
 		struct cred_ids c;
 		read_creds(task, &c);
@@ -955,8 +1122,10 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	if (!file_op(id) && !sock_op(id))
 		return 0;
 	count_syscall(id);
+	if (syscall_excluded(id))
+		return 0;
 	task = bpf_get_current_task_btf();
-	if (!wanted(task->tgid, BPF_CORE_READ(task, real_parent, tgid)))
+	if (!wanted(task->tgid, BPF_CORE_READ(task, real_parent, tgid)) || initiator_excluded(task->tgid))
 		return 0;
 	struct pending_call c = {
 		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
@@ -986,7 +1155,7 @@ static __always_inline void creds_exit(struct task_struct *task, long id)
 	read_creds(task, &now);
 	if (__builtin_memcmp(&prev, &now, sizeof(now)) == 0)
 		return;
-	if (!wanted(task->tgid, BPF_CORE_READ(task, real_parent, tgid)))
+	if (!wanted(task->tgid, BPF_CORE_READ(task, real_parent, tgid)) || initiator_excluded(task->tgid))
 		return;
 
 	struct creds_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);

@@ -88,6 +88,34 @@ enum record_flag {
 	FLAG_REMOTE_FROM_CALL = 1 << 18,
 };
 
+/* Exclusions (maps excluded_*): why an event was not emitted. */
+enum exclusion {
+	EXCLUDED_INITIATOR = 0, /* its process runs an excluded executable */
+	EXCLUDED_PATH = 1,      /* its file is, or is below, an excluded path */
+	EXCLUDED_SYSCALL = 2,   /* its syscall is excluded */
+	EXCLUSION_MAX = 3,
+};
+
+/* excluded_tasks values and excluded_exes flags. */
+enum exclusion_mark {
+	MARK_EXCLUDED = 1,    /* the process's events are not emitted */
+	MARK_DESCENDANTS = 2, /* ... nor those of the processes it starts */
+};
+
+/* excluded_inodes flags. */
+enum path_exclusion {
+	PATH_EXACT = 1,   /* this file */
+	PATH_SUBTREE = 2, /* this directory and everything below it */
+};
+
+/* An inode, the key of the executable and path exclusions: robust against
+ * bind mounts, hard links and renames of the directories above. */
+struct inode_key {
+	__u64 ino;
+	__u32 dev; /* super_block->s_dev: MKDEV(major, minor) = major << 20 | minor, not stat(2)'s st_dev */
+	__u32 _pad;
+};
+
 /* What a sock_record reports. */
 enum sock_op {
 	SOCK_OP_CONNECT = 1,

@@ -41,6 +41,22 @@ const (
 	sensorDropReasonDROP_REASON_MAX   sensorDropReason = 2
 )
 
+type sensorExclusion uint32
+
+const (
+	sensorExclusionEXCLUDED_INITIATOR sensorExclusion = 0
+	sensorExclusionEXCLUDED_PATH      sensorExclusion = 1
+	sensorExclusionEXCLUDED_SYSCALL   sensorExclusion = 2
+	sensorExclusionEXCLUSION_MAX      sensorExclusion = 3
+)
+
+type sensorExclusionMark uint32
+
+const (
+	sensorExclusionMarkMARK_EXCLUDED    sensorExclusionMark = 1
+	sensorExclusionMarkMARK_DESCENDANTS sensorExclusionMark = 2
+)
+
 type sensorExecRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -154,6 +170,20 @@ type sensorForkRecord struct {
 	Hdr sensorRecordHeader
 }
 
+type sensorInodeKey struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
+type sensorPathExclusion uint32
+
+const (
+	sensorPathExclusionPATH_EXACT   sensorPathExclusion = 1
+	sensorPathExclusionPATH_SUBTREE sensorPathExclusion = 2
+)
+
 type sensorPendingCall struct {
 	_    structs.HostLayout
 	Args [6]uint64
@@ -255,6 +285,11 @@ type sensorSockRecord struct {
 const (
 	sensorMapDrops            = "drops"
 	sensorMapEvents           = "events"
+	sensorMapExcludedCounts   = "excluded_counts"
+	sensorMapExcludedExes     = "excluded_exes"
+	sensorMapExcludedInodes   = "excluded_inodes"
+	sensorMapExcludedSyscalls = "excluded_syscalls"
+	sensorMapExcludedTasks    = "excluded_tasks"
 	sensorMapPendingCalls     = "pending_calls"
 	sensorMapPendingCreds     = "pending_creds"
 	sensorMapScratch          = "scratch"
@@ -327,12 +362,17 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
-	Drops         *ebpf.MapSpec `ebpf:"drops"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	PendingCalls  *ebpf.MapSpec `ebpf:"pending_calls"`
-	PendingCreds  *ebpf.MapSpec `ebpf:"pending_creds"`
-	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
-	SyscallCounts *ebpf.MapSpec `ebpf:"syscall_counts"`
+	Drops            *ebpf.MapSpec `ebpf:"drops"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	ExcludedCounts   *ebpf.MapSpec `ebpf:"excluded_counts"`
+	ExcludedExes     *ebpf.MapSpec `ebpf:"excluded_exes"`
+	ExcludedInodes   *ebpf.MapSpec `ebpf:"excluded_inodes"`
+	ExcludedSyscalls *ebpf.MapSpec `ebpf:"excluded_syscalls"`
+	ExcludedTasks    *ebpf.MapSpec `ebpf:"excluded_tasks"`
+	PendingCalls     *ebpf.MapSpec `ebpf:"pending_calls"`
+	PendingCreds     *ebpf.MapSpec `ebpf:"pending_creds"`
+	Scratch          *ebpf.MapSpec `ebpf:"scratch"`
+	SyscallCounts    *ebpf.MapSpec `ebpf:"syscall_counts"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -369,18 +409,28 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
-	Drops         *ebpf.Map `ebpf:"drops"`
-	Events        *ebpf.Map `ebpf:"events"`
-	PendingCalls  *ebpf.Map `ebpf:"pending_calls"`
-	PendingCreds  *ebpf.Map `ebpf:"pending_creds"`
-	Scratch       *ebpf.Map `ebpf:"scratch"`
-	SyscallCounts *ebpf.Map `ebpf:"syscall_counts"`
+	Drops            *ebpf.Map `ebpf:"drops"`
+	Events           *ebpf.Map `ebpf:"events"`
+	ExcludedCounts   *ebpf.Map `ebpf:"excluded_counts"`
+	ExcludedExes     *ebpf.Map `ebpf:"excluded_exes"`
+	ExcludedInodes   *ebpf.Map `ebpf:"excluded_inodes"`
+	ExcludedSyscalls *ebpf.Map `ebpf:"excluded_syscalls"`
+	ExcludedTasks    *ebpf.Map `ebpf:"excluded_tasks"`
+	PendingCalls     *ebpf.Map `ebpf:"pending_calls"`
+	PendingCreds     *ebpf.Map `ebpf:"pending_creds"`
+	Scratch          *ebpf.Map `ebpf:"scratch"`
+	SyscallCounts    *ebpf.Map `ebpf:"syscall_counts"`
 }
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.Drops,
 		m.Events,
+		m.ExcludedCounts,
+		m.ExcludedExes,
+		m.ExcludedInodes,
+		m.ExcludedSyscalls,
+		m.ExcludedTasks,
 		m.PendingCalls,
 		m.PendingCreds,
 		m.Scratch,
