@@ -1,6 +1,7 @@
 package ebpf
 
 import (
+	"bufio"
 	"io"
 	"os"
 	"os/exec"
@@ -91,9 +92,14 @@ func TestExclusions(t *testing.T) {
 
 	// A process that runs the excluded shell before the exclusions exist:
 	// it is found in /proc when they are set.
-	early := exec.Command(shell, "-c", `read x; /usr/bin/touch "$1/early-child"`, "sh", d)
+	// It says when it is up (its loader done) and waits for a line.
+	early := exec.Command(shell, "-c", `echo up; read x; /usr/bin/touch "$1/early-child"`, "sh", d)
 	stdin, _ := early.StdinPipe()
+	stdout, _ := early.StdoutPipe()
 	if err := early.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
 
