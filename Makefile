@@ -12,6 +12,7 @@ export BPF2GO_CC := $(CLANG)
 export BPF2GO_STRIP := $(STRIP)
 
 .PHONY: all build run test test-short generate check-generate vmlinux bench deps-bpf deps-bench clean
+.PHONY: install image collector collector-validate
 
 all: build
 
@@ -49,16 +50,64 @@ vmlinux:
 	@command -v bpftool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftool)
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
-# Fork+exec benchmark: baseline vs the sensor vs auditd watching execve,
-# interleaved; prints the table and the verdict (docs/performance.md).
-# Root needed. BENCH_FLAGS passes flags, e.g. BENCH_FLAGS='-rounds 21'.
+# Overhead benchmarks: fork+exec, open+close, rename and connect+accept
+# loops with no sensor, with the sensor and under auditd watching the same
+# syscalls, interleaved; prints a table and a verdict per workload
+# (docs/performance.md). Root needed; about 5 minutes. BENCH_FLAGS passes
+# flags, e.g. BENCH_FLAGS='-workload rename' or BENCH_FLAGS='-rounds 21'.
 bench: build deps-bench
-	$(GO) run ./bench/forkexec -sensor $(BIN) $(BENCH_FLAGS)
+	$(GO) run ./bench/overhead -sensor $(BIN) $(BENCH_FLAGS)
 
 # Debian's auditd, for the benchmark's comparison mode.
 deps-bench:
 	@command -v auditd >/dev/null && command -v auditctl >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq auditd)
+
+# Install the binary, the systemd unit, the sysusers.d entry for its user
+# and the example configuration (kept when one exists). DESTDIR and PREFIX
+# as usual; the unit's ExecStart follows BINDIR. Then, on the host:
+# systemd-sysusers && systemctl daemon-reload && systemctl enable --now otel-sensor
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/otel-sensor
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/otel-sensor
+	sed 's|/usr/local/bin/otel-sensor|$(BINDIR)/otel-sensor|' deploy/systemd/otel-sensor.service > $(DESTDIR)$(UNITDIR)/otel-sensor.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/otel-sensor.service
+	install -m 0644 deploy/systemd/otel-sensor.sysusers $(DESTDIR)$(SYSUSERSDIR)/otel-sensor.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/otel-sensor/config.yaml || \
+	  install -m 0644 config/example.yaml $(DESTDIR)$(SYSCONFDIR)/otel-sensor/config.yaml
+
+# The container image as an OCI image layout tar (also loadable by docker
+# load), built without a container engine; reproducible: every time in it is
+# SOURCE_DATE_EPOCH (the last commit's time by default).
+IMAGE             ?= bin/otel-sensor-image.tar
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+image: build
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./deploy/image -binary $(BIN) \
+	  -config config/example.yaml -version $(VERSION) -out $(IMAGE)
+
+# A Collector with the components of deploy/collector/*.yaml, built with the
+# Collector Builder (ocb) into bin/otelcol-sensor (minutes: not part of make
+# test), and both configurations validated with it.
+OCB_VERSION ?= v0.158.0
+OCB         := bin/ocb-$(OCB_VERSION)/builder
+
+$(OCB):
+	GOBIN=$(CURDIR)/bin/ocb-$(OCB_VERSION) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+collector: $(OCB)
+	cd deploy/collector && $(CURDIR)/$(OCB) --config builder.yaml
+	cp bin/otelcol-sensor-build/otelcol-sensor bin/otelcol-sensor
+
+collector-validate: collector
+	K8S_NODE_NAME=validate bin/otelcol-sensor validate --config deploy/collector/agent.yaml
+	bin/otelcol-sensor validate --config deploy/collector/gateway.yaml
 
 clean:
 	rm -rf bin

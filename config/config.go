@@ -40,6 +40,10 @@ type Config struct {
 	File   File   `koanf:"file"`
 	Export Export `koanf:"export"`
 	OTLP   OTLP   `koanf:"otlp"`
+	// Health is the health socket (health.go).
+	Health Health `koanf:"health"`
+	// Exclude mutes events in the kernel (exclude.go).
+	Exclude Exclude `koanf:"exclude"`
 }
 
 // EBPF configures the eBPF provider.
@@ -73,12 +77,15 @@ type Export struct {
 	// Config.MetricsExporter resolve auto.
 	LogsExporter    string `koanf:"logs_exporter"`
 	MetricsExporter string `koanf:"metrics_exporter"`
+	// PersistentQueue is the OTLP exporters' queue on disk (queue.go).
+	PersistentQueue PersistentQueue `koanf:"persistent_queue"`
 }
 
 // Default returns the defaults.
 func Default() Config {
 	return Config{
 		Provider: "auto",
+		Health:   defaultHealth(),
 		EBPF: EBPF{
 			RingBufferBytes: 4 << 20,
 			PollInterval:    100 * time.Millisecond,
@@ -91,6 +98,7 @@ func Default() Config {
 			MetricsInterval: 60 * time.Second,
 			LogsExporter:    ExporterAuto,
 			MetricsExporter: ExporterAuto,
+			PersistentQueue: defaultPersistentQueue(),
 		},
 		OTLP: OTLP{
 			OTLPSettings: OTLPSettings{
@@ -154,7 +162,16 @@ func (c Config) Validate() error {
 	if c.Export.MetricsInterval < time.Second {
 		return bad("export.metrics_interval", "must be at least 1s, not %s", c.Export.MetricsInterval)
 	}
-	return c.validateOutputs()
+	if err := c.Health.validate(); err != nil {
+		return err
+	}
+	if err := c.Exclude.validate(); err != nil {
+		return err
+	}
+	if err := c.validateOutputs(); err != nil {
+		return err
+	}
+	return c.validatePersistentQueue()
 }
 
 // Sources says where to load from. Zero fields are skipped.
@@ -253,7 +270,11 @@ func apply(cfg *Config, key string, value any) error {
 			mapstructure.StringToTimeDurationHookFunc(),
 			stringToHeadersHook),
 		WeaklyTypedInput: true,
-		Result:           target.Addr().Interface(),
+		// Inside lists of sections (exclude.initiators) keys are
+		// matched by their koanf names, and unknown ones are errors.
+		TagName:     "koanf",
+		ErrorUnused: true,
+		Result:      target.Addr().Interface(),
 	})
 	if err != nil {
 		return err

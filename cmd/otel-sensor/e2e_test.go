@@ -307,7 +307,9 @@ func TestRunNetlinkProvider(t *testing.T) {
 	bin := buildSensor(t)
 	var stdout bytes.Buffer
 	sensor := startSensor(t, bin, &stdout, "--provider", "netlink")
-	marker := "netlink-marker-" + strconv.Itoa(os.Getpid())
+	// sleep adds up its arguments: a tiny unique duration is the marker,
+	// and the process lives long enough for netlink to read /proc.
+	marker := "0.0000" + strconv.Itoa(os.Getpid())
 	sleep := exec.Command("/bin/sleep", "0.3", marker)
 	sleep.Run()
 	stopSensor(t, sensor, syscall.SIGTERM)

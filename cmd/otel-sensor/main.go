@@ -62,11 +62,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageError{errors.New("a command is required: run, version (see --help)")}
+			return usageError{errors.New("a command is required: run, health, version (see --help)")}
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newRunCommand(stderr), newVersionCommand(stdout))
+	root.AddCommand(newHealthCommand(stdout), newDiagnosticCommand(stdout, stderr))
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
 	}

@@ -2,18 +2,24 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/otel-sensor/otel-sensor/config"
 	"github.com/otel-sensor/otel-sensor/internal/export"
+	"github.com/otel-sensor/otel-sensor/internal/health"
+	"github.com/otel-sensor/otel-sensor/internal/privilege"
 	"github.com/otel-sensor/otel-sensor/internal/probes"
 	"github.com/otel-sensor/otel-sensor/internal/probes/ebpf"
+	"github.com/otel-sensor/otel-sensor/internal/stats"
 	"github.com/otel-sensor/otel-sensor/internal/probes/netlink"
 	"github.com/otel-sensor/otel-sensor/internal/version"
 )
@@ -52,14 +58,20 @@ func newRunCommand(stderr io.Writer) *cobra.Command {
 			return err
 		}
 		log := slog.New(slog.NewTextHandler(stderr, nil))
-		return run(cmd.Context(), cfg, log)
+		return run(cmd.Context(), cfg, func() (config.Config, error) { return config.Load(src) }, log)
 	}
 	return cmd
 }
 
 // run starts the pipeline and the provider, waits for ctx to end, then
 // stops the provider (draining the kernel's buffer) and flushes the pipeline.
-func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
+// On SIGHUP it reads the configuration again with reload and applies what
+// can change while running (the exclusions).
+func run(ctx context.Context, cfg config.Config, reload func() (config.Config, error), log *slog.Logger) (err error) {
+	// Before anything is loaded: name every capability the provider lacks.
+	if err := privilege.Check(cfg.Provider, log); err != nil {
+		return err
+	}
 	exp, err := newExporter(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -80,7 +92,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		exp.Shutdown(context.Background())
 		return &config.Error{Source: "environment", Err: err}
 	}
-	pipe := export.NewPipeline(res, exp, export.PipelineConfig{
+	exports := health.TrackExports(exp) // for health's last_success
+	pipe := export.NewPipeline(res, exports, export.PipelineConfig{
 		QueueSize:       cfg.Export.QueueSize,
 		MaxBatch:        cfg.Export.MaxBatch,
 		FlushInterval:   cfg.Export.FlushInterval,
@@ -88,8 +101,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		Provider:        provider.Name(),
 		Drops:           func() []probes.Drop { return append(provider.Drops(), handoff.Drops()...) },
 		Syscalls:        provider.Syscalls,
+		Excluded:        excludedCounts(provider),
 	})
-	handoff.Connect(pipe)
+	// The stats tap counts only while `diagnostic stats` has a window open.
+	tap := &stats.Tap{Next: pipe}
+	handoff.Connect(tap)
 	if err := pipe.Start(ctx); err != nil {
 		provider.Close()
 		return fmt.Errorf("start pipeline: %w", err)
@@ -99,6 +115,33 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		defer cancel()
 		if serr := pipe.Shutdown(sctx); serr != nil && err == nil {
 			err = fmt.Errorf("flush: %w", serr)
+		}
+	}()
+
+	stopHealth := serveHealth(ctx, cfg, log, liveStatus(cfg, provider.Name(), reason, pipe, exports),
+		func(d time.Duration, n int, stop <-chan struct{}) stats.Report {
+			return tap.Window(d, n, provider.Syscalls, stop)
+		})
+	defer stopHealth()
+
+	if err := applyExclusions(provider, cfg.Exclude, log); err != nil {
+		provider.Close()
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			next, err := reload()
+			if err == nil {
+				err = applyExclusions(provider, next.Exclude, log)
+			}
+			if err != nil {
+				log.Error("SIGHUP: configuration not applied", "error", err)
+				continue
+			}
+			log.Info("SIGHUP: exclusions applied; other changes take effect at restart")
 		}
 	}()
 
@@ -112,6 +155,44 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		return fmt.Errorf("stop %s provider: %w", provider.Name(), err)
 	}
 	return nil
+}
+
+// applyExclusions sets the configured exclusions in the eBPF provider. A
+// path or executable that does not exist is logged and skipped; an unknown
+// syscall is a configuration error.
+func applyExclusions(provider probes.Provider, x config.Exclude, log *slog.Logger) error {
+	configured := len(x.Initiators)+len(x.Paths)+len(x.Syscalls) > 0
+	ep, ok := provider.(*ebpf.Provider)
+	if !ok {
+		if configured {
+			log.Warn("exclusions are applied in the kernel by the eBPF provider; the " + provider.Name() + " provider reports everything")
+		}
+		return nil
+	}
+	ids, err := x.SyscallNumbers(ebpf.SyscallID)
+	if err != nil {
+		return err
+	}
+	initiators := make([]ebpf.Initiator, len(x.Initiators))
+	for i, in := range x.Initiators {
+		initiators[i] = ebpf.Initiator{Path: in.Path, Descendants: in.Descendants}
+	}
+	if err := ep.SetExclusions(ebpf.Exclusions{Initiators: initiators, Paths: x.Paths, Syscalls: ids}); err != nil {
+		log.Warn("some exclusions were not applied", "error", err)
+	}
+	return nil
+}
+
+// excludedCounts reports the eBPF provider's exclusion counters.
+func excludedCounts(provider probes.Provider) func() map[string]uint64 {
+	ep, ok := provider.(*ebpf.Provider)
+	if !ok {
+		return nil
+	}
+	return func() map[string]uint64 {
+		c := ep.Excluded()
+		return map[string]uint64{"initiator": c.Initiator, "path": c.Path, "syscall": c.Syscall}
+	}
 }
 
 // opens maps file.opens (validated) to the eBPF provider's setting.
@@ -137,6 +218,7 @@ func providers(cfg config.Config) probes.Constructors {
 			})
 		},
 		Netlink: func() probes.Provider { return netlink.New(netlink.Options{}) },
+		Policy:  kernelPolicy,
 	}
 }
 
@@ -163,6 +245,9 @@ func newExporter(ctx context.Context, cfg config.Config, log *slog.Logger) (expo
 	if metricsTo == config.ExporterOTLP {
 		opts.Metrics = otlpConfig(cfg, config.SignalMetrics)
 	}
+	if q := cfg.Export.PersistentQueue; q.Enabled {
+		opts.PersistentQueue = &export.PersistentQueueConfig{Directory: q.Directory, MaxBytes: q.MaxBytes, FSync: q.FSync}
+	}
 	var otlp export.Exporter
 	if opts.Logs != nil || opts.Metrics != nil {
 		o, err := export.NewOTLP(ctx, opts)
@@ -170,7 +255,11 @@ func newExporter(ctx context.Context, cfg config.Config, log *slog.Logger) (expo
 			if console != nil {
 				console.Shutdown(context.WithoutCancel(ctx))
 			}
-			return nil, &config.Error{Key: "otlp", Source: "effective configuration", Err: err}
+			key := "otlp"
+			if errors.Is(err, export.ErrPersistentQueue) {
+				key = "export.persistent_queue.directory"
+			}
+			return nil, &config.Error{Key: key, Source: "effective configuration", Err: err}
 		}
 		otlp = o
 	}

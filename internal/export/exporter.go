@@ -155,6 +155,22 @@ type DropCounter interface {
 	Drops() []probes.Drop
 }
 
+// QueueReporter is implemented by an Exporter with a queue of its own —
+// the OTLP exporter's persistent queue. QueueBytes returns the bytes the
+// queue holds and its capacity; ok is false when it has none.
+type QueueReporter interface {
+	QueueBytes() (size, capacity int64, ok bool)
+}
+
+// Flusher is implemented by an Exporter whose exports can return before
+// the data is delivered — the OTLP exporter with its persistent queue.
+// Flush waits, within ctx, until what it accepted is delivered, or cannot
+// be now (it then stays queued). The Pipeline calls it at shutdown before
+// its last metrics, so that they count what the flush lost.
+type Flusher interface {
+	Flush(ctx context.Context)
+}
+
 // Split sends logs to one Exporter and metrics to another (OTLP for the
 // events, the console for the metrics, say). A nil side is not exported:
 // its exports succeed and send nothing. Shutdown shuts both down, once
@@ -164,8 +180,10 @@ type Split struct {
 }
 
 var (
-	_ Exporter    = Split{}
-	_ DropCounter = Split{}
+	_ Exporter      = Split{}
+	_ DropCounter   = Split{}
+	_ QueueReporter = Split{}
+	_ Flusher       = Split{}
 )
 
 // ExportLogs exports ld to s.Logs.
@@ -190,6 +208,24 @@ func (s Split) Drops() []probes.Drop {
 		return dc.Drops()
 	}
 	return nil
+}
+
+// QueueBytes reports the queue of the logs side, which carries the events.
+func (s Split) QueueBytes() (size, capacity int64, ok bool) {
+	if qr, ok := s.Logs.(QueueReporter); ok {
+		return qr.QueueBytes()
+	}
+	return 0, 0, false
+}
+
+// Flush flushes both sides, once each when they are the same.
+func (s Split) Flush(ctx context.Context) {
+	if f, ok := s.Logs.(Flusher); ok {
+		f.Flush(ctx)
+	}
+	if f, ok := s.Metrics.(Flusher); ok && s.Metrics != s.Logs {
+		f.Flush(ctx)
+	}
 }
 
 // Shutdown shuts both sides down.

@@ -18,6 +18,12 @@ const (
 	MetricEventsDropped  = "sensor.events.dropped"
 	MetricSyscalls       = "sensor.syscalls"
 	MetricProviderStatus = "sensor.provider.status"
+	MetricEventsExcluded = "sensor.events.excluded"
+
+	MetricQueueSize               = "sensor.exporter.queue.size"
+	MetricQueueCapacity           = "sensor.exporter.queue.capacity"
+	MetricPersistentQueueSize     = "sensor.exporter.persistent_queue.size"
+	MetricPersistentQueueCapacity = "sensor.exporter.persistent_queue.capacity"
 )
 
 // metrics builds the pipeline's metrics as of now: cumulative monotonic sums
@@ -65,6 +71,16 @@ func (p *Pipeline) metrics(now time.Time) pmetric.Metrics {
 		}
 	}
 
+	if p.cfg.Excluded != nil {
+		if excluded := p.cfg.Excluded(); len(excluded) > 0 {
+			dps := newSum(ms, MetricEventsExcluded, "{event}",
+				"Events not reported because an exclusion matched, by the kind of exclusion; dropped in the kernel before a record was written.")
+			for _, reason := range slices.Sorted(maps.Keys(excluded)) {
+				point(dps, excluded[reason]).Attributes().PutStr("reason", reason)
+			}
+		}
+	}
+
 	if calls := p.syscalls(); len(calls) > 0 {
 		dps := newSum(ms, MetricSyscalls, "{syscall}",
 			"Calls of the syscalls the provider hooks.")
@@ -74,6 +90,30 @@ func (p *Pipeline) metrics(now time.Time) pmetric.Metrics {
 			attrs.EnsureCapacity(2)
 			attrs.PutInt("syscall.id", int64(c.ID))
 			attrs.PutStr("syscall.name", c.Name)
+		}
+	}
+
+	// Queue sizes are UpDownCounters, as the semantic conventions make
+	// the SDK's queue sizes: non-monotonic cumulative sums.
+	level := func(name, unit, description string, v int64) {
+		m := ms.AppendEmpty()
+		m.SetName(name)
+		m.SetUnit(unit)
+		m.SetDescription(description)
+		sum := m.SetEmptySum()
+		sum.SetIsMonotonic(false)
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dp := sum.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(start)
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(v)
+	}
+	level(MetricQueueSize, "{event}", "Events waiting in the export queue (in memory).", int64(len(p.queue)))
+	level(MetricQueueCapacity, "{event}", "Events the export queue (in memory) holds at most.", int64(cap(p.queue)))
+	if qr, ok := p.exp.(QueueReporter); ok {
+		if size, capacity, ok := qr.QueueBytes(); ok {
+			level(MetricPersistentQueueSize, "By", "Bytes of events in the persistent queue on disk: waiting or being sent.", size)
+			level(MetricPersistentQueueCapacity, "By", "Bytes of events the persistent queue holds at most.", capacity)
 		}
 	}
 
@@ -137,6 +177,8 @@ func (p *Pipeline) drops() []probes.Drop {
 		{stageQueue, reasonShutdown, &p.afterClose},
 		{stageExport, reasonExportFailed, &p.exportFailed},
 		{stageExport, reasonRejected, &p.rejected},
+		{stageQueue, reasonPersistentQueueFull, &p.diskFull},
+		{stageQueue, reasonPersistentQueueError, &p.diskError},
 	}
 	for _, o := range own {
 		for name, n := range o.counts.byName() {

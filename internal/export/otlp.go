@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
@@ -117,49 +118,89 @@ type OTLPOptions struct {
 	Logger *slog.Logger
 	// Version is the sensor's version, sent in the User-Agent.
 	Version string
+	// PersistentQueue, when set, puts a queue on disk behind both
+	// exporters (persistent.go): an export then returns once the batch is
+	// on disk, and the queue's consumers deliver it with retries.
+	PersistentQueue *PersistentQueueConfig
 }
 
 // OTLP exports logs and metrics over OTLP/gRPC or OTLP/HTTP. It drives the
 // OpenTelemetry Collector's own otlp and otlphttp exporters: their
 // transport (TLS, headers, compression, timeouts) and their retry with
-// exponential backoff. Exports are synchronous — an export returns once
-// the data was delivered, refused or given up on — so the Pipeline's queue
-// is the only queue and its counts stay exact.
+// exponential backoff.
+//
+// Without a persistent queue, exports are synchronous — an export returns
+// once the data was delivered, refused or given up on — so the Pipeline's
+// queue is the only queue and its counts stay exact. With one, an export
+// returns once the batch is on disk (or refused: ErrPersistentQueueFull);
+// the records the queue later gives up on are reported by Drops.
 type OTLP struct {
 	logs    exporter.Logs    // nil when logs are not exported
 	metrics exporter.Metrics // nil when metrics are not exported
 
 	rejected atomic.Uint64 // log records refused in partial successes
 
+	// With a persistent queue: its storage and the exporters' telemetry,
+	// through which the queue is observed; nil without one.
+	storage   *queueStorage
+	telemetry *queueTelemetry
+	log       *slog.Logger
+	full      atomic.Bool // the logs queue refused the last batch
+	logsID    string      // the logs exporter's component ID
+
 	mu     sync.Mutex
 	closed bool
+	// stalled: a Flush found the collector away; Shutdown does not wait
+	// for it again.
+	stalled bool
+	// final is the queue's state when the exporters stopped, reported by
+	// Drops and QueueBytes from then on.
+	final *queueSnapshot
 }
 
 var (
-	_ Exporter    = (*OTLP)(nil)
-	_ DropCounter = (*OTLP)(nil)
+	_ Exporter      = (*OTLP)(nil)
+	_ DropCounter   = (*OTLP)(nil)
+	_ QueueReporter = (*OTLP)(nil)
+	_ Flusher       = (*OTLP)(nil)
 )
 
 // NewOTLP builds and starts the exporters opts asks for. Connections are
 // made in the background: an unreachable endpoint is not an error here but
 // a failed (and retried) export later. Errors are configuration errors: a
 // bad endpoint, an unreadable certificate file.
+//
+// With a persistent queue, what a previous run left in it is sent first;
+// a queue that cannot be opened is an error wrapping ErrPersistentQueue.
 func NewOTLP(ctx context.Context, opts OTLPOptions) (_ *OTLP, err error) {
-	o := &OTLP{}
+	o := &OTLP{log: opts.Logger}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
 	defer func() {
 		if err != nil {
-			o.Shutdown(context.WithoutCancel(ctx))
+			o.close(context.WithoutCancel(ctx))
 		}
 	}()
+	var host component.Host = nopHost{}
+	if q := opts.PersistentQueue; q != nil {
+		core := &zapBridge{log: opts.Logger, prefix: "persistent queue: "}
+		if o.storage, err = startQueueStorage(ctx, *q, zap.New(core)); err != nil {
+			return nil, err
+		}
+		o.telemetry = newQueueTelemetry()
+		host = o.storage
+	}
 	if opts.Logs != nil {
 		set, factory, cfg, err := o.collectorConfig(*opts.Logs, "logs", opts)
 		if err != nil {
 			return nil, fmt.Errorf("otlp logs exporter: %w", err)
 		}
+		o.logsID = set.ID.String()
 		if o.logs, err = factory.CreateLogs(ctx, set, cfg); err != nil {
 			return nil, fmt.Errorf("otlp logs exporter: %w", err)
 		}
-		if err := o.logs.Start(ctx, nopHost{}); err != nil {
+		if err := o.logs.Start(ctx, host); err != nil {
 			return nil, fmt.Errorf("otlp logs exporter: %w", err)
 		}
 	}
@@ -171,7 +212,7 @@ func NewOTLP(ctx context.Context, opts OTLPOptions) (_ *OTLP, err error) {
 		if o.metrics, err = factory.CreateMetrics(ctx, set, cfg); err != nil {
 			return nil, fmt.Errorf("otlp metrics exporter: %w", err)
 		}
-		if err := o.metrics.Start(ctx, nopHost{}); err != nil {
+		if err := o.metrics.Start(ctx, host); err != nil {
 			return nil, fmt.Errorf("otlp metrics exporter: %w", err)
 		}
 	}
@@ -179,8 +220,9 @@ func NewOTLP(ctx context.Context, opts OTLPOptions) (_ *OTLP, err error) {
 }
 
 // collectorConfig translates c into the configuration of the Collector's
-// otlp (gRPC) or otlphttp exporter, with the sending queue off. The logs
-// exporter's partial successes are counted in o.rejected.
+// otlp (gRPC) or otlphttp exporter, with the sending queue off — or on
+// disk, when opts has a persistent queue. The logs exporter's partial
+// successes are counted in o.rejected.
 func (o *OTLP) collectorConfig(c OTLPConfig, signal string, opts OTLPOptions) (exporter.Settings, exporter.Factory, component.Config, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultOTLPTimeout
@@ -203,6 +245,15 @@ func (o *OTLP) collectorConfig(c OTLPConfig, signal string, opts OTLPOptions) (e
 		return exporter.Settings{}, nil, nil, errors.New("a client certificate needs both a certificate file and a key file")
 	}
 	retry := c.Retry.backoff()
+	queue := configoptional.None[exporterhelper.QueueBatchConfig]()
+	if q := opts.PersistentQueue; q != nil {
+		logsCap, metricsCap := q.capacities()
+		if signal == "logs" {
+			queue = q.queueConfig(logsCap)
+		} else {
+			queue = q.queueConfig(metricsCap)
+		}
+	}
 
 	var factory exporter.Factory
 	var cfg component.Config
@@ -214,7 +265,7 @@ func (o *OTLP) collectorConfig(c OTLPConfig, signal string, opts OTLPOptions) (e
 		}
 		factory = otlpexporter.NewFactory()
 		gc := factory.CreateDefaultConfig().(*otlpexporter.Config)
-		gc.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+		gc.QueueConfig = queue
 		gc.RetryConfig = retry
 		gc.TimeoutConfig.Timeout = c.Timeout
 		gc.ClientConfig.Endpoint = target
@@ -236,7 +287,7 @@ func (o *OTLP) collectorConfig(c OTLPConfig, signal string, opts OTLPOptions) (e
 		}
 		factory = otlphttpexporter.NewFactory()
 		hc := factory.CreateDefaultConfig().(*otlphttpexporter.Config)
-		hc.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+		hc.QueueConfig = queue
 		hc.RetryConfig = retry
 		hc.ClientConfig.Timeout = c.Timeout
 		hc.ClientConfig.Compression = compression
@@ -260,13 +311,17 @@ func (o *OTLP) collectorConfig(c OTLPConfig, signal string, opts OTLPOptions) (e
 	if signal == "logs" {
 		counter = &o.rejected
 	}
-	core := &zapBridge{log: opts.Logger, prefix: "otlp " + signal + " exporter: ", rejectedLogs: counter}
+	core := &zapBridge{log: opts.Logger, prefix: "otlp " + signal + " exporter: ", rejectedLogs: counter, queued: opts.PersistentQueue != nil}
+	var meters metric.MeterProvider = metricnoop.NewMeterProvider()
+	if o.telemetry != nil {
+		meters = o.telemetry.provider
+	}
 	set := exporter.Settings{
 		ID: component.NewIDWithName(factory.Type(), signal),
 		TelemetrySettings: component.TelemetrySettings{
 			Logger:         zap.New(core),
 			TracerProvider: tracenoop.NewTracerProvider(),
-			MeterProvider:  metricnoop.NewMeterProvider(),
+			MeterProvider:  meters,
 			Resource:       pcommon.NewResource(),
 		},
 		BuildInfo: component.BuildInfo{Command: "otel-sensor", Description: "otel-sensor", Version: opts.Version},
@@ -329,6 +384,10 @@ func (r RetryConfig) backoff() configretry.BackOffConfig {
 
 // ExportLogs sends ld and returns once it was delivered, refused or given
 // up on. An error wrapping ErrRejected means the receiver refused it.
+//
+// With a persistent queue it returns once ld is on disk; an error then
+// wraps ErrPersistentQueueFull (no room) or ErrPersistentQueue (the write
+// failed), and ld is dropped.
 func (o *OTLP) ExportLogs(ctx context.Context, ld plog.Logs) error {
 	if err := o.check(); err != nil {
 		return err
@@ -336,7 +395,22 @@ func (o *OTLP) ExportLogs(ctx context.Context, ld plog.Logs) error {
 	if o.logs == nil || ld.LogRecordCount() == 0 {
 		return nil
 	}
-	return classify(o.logs.ConsumeLogs(ctx, ld))
+	err := o.logs.ConsumeLogs(ctx, ld)
+	if o.telemetry == nil {
+		return classify(err)
+	}
+	err = classifyQueued(err)
+	// A full queue is counted per batch; the log says when it began and
+	// ended, not every time.
+	full := errors.Is(err, ErrPersistentQueueFull)
+	if o.full.Swap(full) != full {
+		if full {
+			o.log.Warn("persistent queue full: dropping new events until the collector takes some")
+		} else {
+			o.log.Info("persistent queue has room again")
+		}
+	}
+	return err
 }
 
 // ExportMetrics sends md like ExportLogs sends logs.
@@ -347,7 +421,11 @@ func (o *OTLP) ExportMetrics(ctx context.Context, md pmetric.Metrics) error {
 	if o.metrics == nil || md.MetricCount() == 0 {
 		return nil
 	}
-	return classify(o.metrics.ConsumeMetrics(ctx, md))
+	err := o.metrics.ConsumeMetrics(ctx, md)
+	if o.telemetry == nil {
+		return classify(err)
+	}
+	return classifyQueued(err)
 }
 
 func (o *OTLP) check() error {
@@ -370,20 +448,67 @@ func classify(err error) error {
 	return err
 }
 
-// Drops reports the log records receivers refused in partial successes
-// (stage "export", reason "rejected"): the export succeeded, so the
-// Pipeline did not count them. OTLP does not say which records, so the
-// series has no event name.
+// Drops reports the log records lost after an export returned nil, all
+// without an event name (OTLP and the queue do not say which records):
+// those receivers refused in partial successes (stage "export", reason
+// "rejected"), and, with a persistent queue, the records its consumers
+// gave up on — after the retries ran out ("export_failed") or because the
+// receiver refused the batch ("rejected").
 func (o *OTLP) Drops() []probes.Drop {
-	n := o.rejected.Load()
-	if n == 0 {
-		return nil
+	var out []probes.Drop
+	if n := o.rejected.Load(); n > 0 {
+		out = append(out, probes.Drop{Stage: stageExport, Reason: reasonRejected, Count: n})
 	}
-	return []probes.Drop{{Stage: stageExport, Reason: reasonRejected, Count: n}}
+	if o.telemetry != nil && o.logs != nil {
+		out = append(out, o.snapshot().drops()...)
+	}
+	return out
+}
+
+// snapshot is the queue's state: read now, or as it was when the
+// exporters stopped.
+func (o *OTLP) snapshot() queueSnapshot {
+	o.mu.Lock()
+	final := o.final
+	o.mu.Unlock()
+	if final != nil {
+		return *final
+	}
+	return o.telemetry.read(context.Background())
+}
+
+// QueueBytes reports the persistent queue of the logs: the bytes it holds
+// (batches waiting or being sent) and its capacity; ok is false without
+// one.
+func (o *OTLP) QueueBytes() (size, capacity int64, ok bool) {
+	if o.telemetry == nil || o.logs == nil {
+		return 0, 0, false
+	}
+	s := o.snapshot()
+	return s.size[o.logsID], s.capacity[o.logsID], true
+}
+
+// Flush waits, within ctx, for the persistent queue to be delivered: until
+// it is empty, or it stops shrinking (the collector is away), or ctx's
+// deadline nears. Without a persistent queue there is nothing to wait for:
+// exports are synchronous.
+func (o *OTLP) Flush(ctx context.Context) {
+	if o.telemetry == nil || o.check() != nil {
+		return
+	}
+	emptied := o.telemetry.drain(ctx)
+	o.mu.Lock()
+	o.stalled = !emptied
+	o.mu.Unlock()
 }
 
 // Shutdown stops the exporters: a retry waiting for its next attempt gives
 // up, and the connections are closed. It is idempotent.
+//
+// With a persistent queue it first waits, within ctx, for the queue to be
+// delivered; it stops waiting when the queue stops shrinking (the
+// collector is away), and what is left, including the batches whose
+// retries it interrupts, stays on disk for the next start.
 func (o *OTLP) Shutdown(ctx context.Context) error {
 	o.mu.Lock()
 	if o.closed {
@@ -391,7 +516,16 @@ func (o *OTLP) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	o.closed = true
+	stalled := o.stalled
 	o.mu.Unlock()
+	if o.telemetry != nil && !stalled {
+		o.telemetry.drain(ctx)
+	}
+	return o.close(ctx)
+}
+
+// close shuts down the exporters, then the storage their queues use.
+func (o *OTLP) close(ctx context.Context) error {
 	var errs []error
 	if o.logs != nil {
 		if err := o.logs.Shutdown(ctx); err != nil {
@@ -401,6 +535,22 @@ func (o *OTLP) Shutdown(ctx context.Context) error {
 	if o.metrics != nil {
 		if err := o.metrics.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("otlp metrics exporter: %w", err))
+		}
+	}
+	if o.telemetry != nil {
+		final := o.telemetry.read(context.WithoutCancel(ctx))
+		o.mu.Lock()
+		o.final = &final
+		o.mu.Unlock()
+	}
+	if o.storage != nil {
+		if err := o.storage.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("persistent queue: %w", err))
+		}
+	}
+	if o.telemetry != nil {
+		if err := o.telemetry.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("exporter telemetry: %w", err))
 		}
 	}
 	return errors.Join(errs...)

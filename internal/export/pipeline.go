@@ -54,6 +54,9 @@ type PipelineConfig struct {
 	// Syscalls returns the provider's cumulative syscall counts; nil means
 	// none.
 	Syscalls func() []probes.SyscallCount
+	// Excluded returns the cumulative counts of events excluded by
+	// configuration, by reason; nil means none.
+	Excluded func() map[string]uint64
 }
 
 func (c PipelineConfig) withDefaults() PipelineConfig {
@@ -97,6 +100,8 @@ type Pipeline struct {
 	afterClose   kindCounts // dropped: queue, shutdown
 	exportFailed kindCounts // dropped: export, export_failed
 	rejected     kindCounts // dropped: export, rejected (a batch refused whole)
+	diskFull     kindCounts // dropped: queue, persistent_queue_full
+	diskError    kindCounts // dropped: queue, persistent_queue_error
 
 	errMu   sync.Mutex
 	lastErr error
@@ -199,6 +204,10 @@ type Status struct {
 	// Queued is the number of events waiting in the queue; QueueCapacity
 	// its size.
 	Queued, QueueCapacity int
+	// PersistentQueued is the bytes held by the exporter's persistent
+	// queue (batches waiting or being sent), PersistentCapacity its bound;
+	// both 0 without one.
+	PersistentQueued, PersistentCapacity int64
 	// LastError is the error of the last export, nil when it succeeded.
 	LastError error
 }
@@ -212,13 +221,19 @@ func (p *Pipeline) Status() Status {
 	p.errMu.Lock()
 	lastErr := p.lastErr
 	p.errMu.Unlock()
-	return Status{
+	st := Status{
 		EventsTotal:   p.accepted.total(),
 		DroppedTotal:  dropped,
 		Queued:        len(p.queue),
 		QueueCapacity: cap(p.queue),
 		LastError:     lastErr,
 	}
+	if qr, ok := p.exp.(QueueReporter); ok {
+		if size, capacity, ok := qr.QueueBytes(); ok {
+			st.PersistentQueued, st.PersistentCapacity = size, capacity
+		}
+	}
+	return st
 }
 
 // run batches queued events until Shutdown closes stop.
@@ -255,8 +270,9 @@ func (p *Pipeline) run(ctx context.Context) {
 	}
 }
 
-// finish exports batch and everything left in the queue, then the metrics.
-// Handle no longer adds to the queue when it runs.
+// finish exports batch and everything left in the queue, flushes the
+// Exporter when it is a Flusher, then exports the metrics, which so count
+// what the flush lost. Handle no longer adds to the queue when it runs.
 func (p *Pipeline) finish(ctx context.Context, batch []*event.Event) {
 	if batch == nil {
 		batch = make([]*event.Event, 0, p.cfg.MaxBatch)
@@ -276,13 +292,18 @@ drain:
 	if len(batch) > 0 {
 		p.exportLogs(ctx, batch)
 	}
+	if f, ok := p.exp.(Flusher); ok {
+		f.Flush(ctx)
+	}
 	p.exportMetrics(ctx)
 }
 
 // exportLogs exports batch and returns it emptied for reuse. A failed
 // export drops the whole batch and counts every event: as rejected when the
-// receiver refused it (ErrRejected), else as export_failed. Retrying is the
-// Exporter's business: an error here is final.
+// receiver refused it (ErrRejected), at the queue stage when a persistent
+// queue refused it (ErrPersistentQueueFull, ErrPersistentQueue), else as
+// export_failed. Retrying is the Exporter's business: an error here is
+// final.
 func (p *Pipeline) exportLogs(ctx context.Context, batch []*event.Event) []*event.Event {
 	// After a Shutdown deadline, what is left is counted without being
 	// mapped for an export that cannot happen.
@@ -293,8 +314,13 @@ func (p *Pipeline) exportLogs(ctx context.Context, batch []*event.Event) []*even
 	p.setLastError(err)
 	if err != nil {
 		counts := &p.exportFailed
-		if errors.Is(err, ErrRejected) {
+		switch {
+		case errors.Is(err, ErrRejected):
 			counts = &p.rejected
+		case errors.Is(err, ErrPersistentQueueFull):
+			counts = &p.diskFull
+		case errors.Is(err, ErrPersistentQueue):
+			counts = &p.diskError
 		}
 		for _, ev := range batch {
 			counts.add(ev.Kind)

@@ -2,11 +2,14 @@ package export
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -20,6 +23,16 @@ const (
 	droppedLogRecordsField = "dropped_log_records"
 )
 
+// Messages of exporterhelper's sending queue (persistent.go): a batch the
+// queue refused ("Rejecting data", with exporterhelper.ErrQueueIsFull
+// when it is full), and one its consumer ended with ("Dropping data", also
+// when shutdown interrupted the retries and the batch stays on disk).
+const (
+	rejectingDataMessage = "Exporting failed. Rejecting data."
+	droppingDataMessage  = "Exporting failed. Dropping data."
+	shutdownErrorText    = "interrupted due to shutdown"
+)
+
 // zapBridge is the zap core handed to the Collector's exporters: it passes
 // their messages at info level and above to a slog.Logger and counts the
 // log records refused in partial successes.
@@ -28,6 +41,11 @@ type zapBridge struct {
 	prefix       string
 	fields       []zapcore.Field
 	rejectedLogs *atomic.Uint64 // nil: not counted
+	// queued: the exporter has a persistent queue. A batch the full queue
+	// refused is then not logged (the Pipeline counts it and OTLP logs
+	// when the queue fills and empties), and a retry interrupted by
+	// shutdown is logged as what it is: the batch stays on disk.
+	queued bool
 }
 
 var _ zapcore.Core = (*zapBridge)(nil)
@@ -63,6 +81,17 @@ func (c *zapBridge) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if c.log == nil {
 		return nil
 	}
+	message := e.Message
+	if c.queued {
+		err := fieldError(fields)
+		switch {
+		case strings.HasPrefix(message, rejectingDataMessage) && errors.Is(err, exporterhelper.ErrQueueIsFull):
+			return nil
+		case strings.HasPrefix(message, droppingDataMessage) && err != nil && strings.Contains(err.Error(), shutdownErrorText):
+			c.log.LogAttrs(context.Background(), slog.LevelInfo, c.prefix+"export interrupted by shutdown; the batch stays in the persistent queue")
+			return nil
+		}
+	}
 	level := slog.LevelInfo
 	switch {
 	case e.Level >= zapcore.ErrorLevel:
@@ -74,7 +103,19 @@ func (c *zapBridge) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	for _, k := range slices.Sorted(maps.Keys(enc.Fields)) {
 		attrs = append(attrs, slog.Any(k, enc.Fields[k]))
 	}
-	c.log.LogAttrs(context.Background(), level, c.prefix+e.Message, attrs...)
+	c.log.LogAttrs(context.Background(), level, c.prefix+message, attrs...)
+	return nil
+}
+
+// fieldError returns the error among fields (zap.Error), or nil.
+func fieldError(fields []zapcore.Field) error {
+	for _, f := range fields {
+		if f.Type == zapcore.ErrorType {
+			if err, ok := f.Interface.(error); ok {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
+	"github.com/otel-sensor/otel-sensor/internal/probes/policy"
 )
 
 // The provider modes of the configuration (provider: auto | ebpf | netlink).
@@ -24,23 +25,44 @@ const (
 type Constructors struct {
 	EBPF    func() Provider
 	Netlink func() Provider
+	// Policy, when set, returns the kernel support policy's verdict for
+	// this host (policy.Evaluate(policy.Gather(...))); Select consults it
+	// before it loads anything. Nil: no policy, the load alone decides.
+	Policy func() policy.Verdict
 }
 
 // Select starts the provider mode asks for, delivering to h, and returns it
 // with the reason it is the one (for the log, health and metrics):
 //
 //   - "ebpf" starts the eBPF provider; when it cannot start, Select fails:
-//     the configuration asked for eBPF, so there is no fallback.
+//     the configuration asked for eBPF, so there is no fallback. A kernel
+//     on the policy's deny list fails before anything is loaded; on a
+//     kernel the policy advises against for any other reason (below the
+//     distribution's minimum, a feature missing) the programs are still
+//     loaded, and the reason says so.
 //   - "netlink" starts the netlink provider.
-//   - "auto" starts the eBPF provider, and when it fails because this kernel
+//   - "auto" consults the policy first: when it denies eBPF, the netlink
+//     provider starts and the eBPF programs are not even loaded. Otherwise
+//     it starts the eBPF provider, and when that fails because this kernel
 //     cannot run it (Unsupported), the netlink provider instead. Any other
 //     eBPF failure is an error: a fault to fix, not a kernel to work around.
 func Select(ctx context.Context, mode string, h Handler, c Constructors) (Provider, string, error) {
+	var verdict *policy.Verdict
+	if c.Policy != nil && (mode == ModeAuto || mode == ModeEBPF) {
+		v := c.Policy()
+		verdict = &v
+	}
 	switch mode {
 	case ModeEBPF:
+		if verdict != nil && verdict.DenyListed {
+			return nil, "", fmt.Errorf("kernel support policy: %s; the eBPF programs are not loaded (provider %q or %q use the netlink proc connector)", verdict.Reason, ModeAuto, ModeNetlink)
+		}
 		p, err := start(ctx, c.EBPF, h)
 		if err != nil {
 			return nil, "", fmt.Errorf("%w (provider %q is configured, so there is no fallback; %q falls back to netlink)", err, ModeEBPF, ModeAuto)
+		}
+		if verdict != nil && !verdict.EBPF {
+			return p, fmt.Sprintf("configured: %s, although the kernel support policy advises against it (%s)", ModeEBPF, verdict.Reason), nil
 		}
 		return p, "configured: " + ModeEBPF, nil
 	case ModeNetlink:
@@ -54,6 +76,14 @@ func Select(ctx context.Context, mode string, h Handler, c Constructors) (Provid
 		return nil, "", fmt.Errorf("unknown provider mode %q (want %s, %s or %s)", mode, ModeAuto, ModeEBPF, ModeNetlink)
 	}
 
+	if verdict != nil && !verdict.EBPF {
+		reason := fmt.Sprintf("auto: %s; using the netlink proc connector (eBPF not loaded)", verdict.Reason)
+		p, err := start(ctx, c.Netlink, h)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w (the fallback after the kernel support policy denied eBPF: %s)", err, verdict.Reason)
+		}
+		return p, reason, nil
+	}
 	p, err := start(ctx, c.EBPF, h)
 	if err == nil {
 		return p, "auto: eBPF programs loaded and attached", nil

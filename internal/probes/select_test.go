@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
+	"github.com/otel-sensor/otel-sensor/internal/probes/policy"
 )
 
 // fakeProvider fails Start with err, or runs.
@@ -92,6 +93,68 @@ func TestSelect(t *testing.T) {
 				}
 				if p == Provider(fp) && (!fp.started || fp.closed != 0) {
 					t.Errorf("%s returned but started %v closed %d", fp.name, fp.started, fp.closed)
+				}
+			}
+		})
+	}
+}
+
+// The kernel support policy is consulted before anything is loaded.
+func TestSelectPolicy(t *testing.T) {
+	notSupported := fmt.Errorf("load eBPF programs: %w", ebpf.ErrNotSupported)
+	allowed := policy.Verdict{EBPF: true, Reason: "kernel 6.1.0 on Debian 12 meets the support policy"}
+	below := policy.Verdict{Reason: "kernel 4.14 is below the minimum 4.15.0 for Ubuntu 16.04"}
+	denyListed := policy.Verdict{Reason: "kernel 5.15.0-0.30.20.el8uek on Oracle Linux 8.8 is on the deny list (hangs)", DenyListed: true}
+	for _, tc := range []struct {
+		name       string
+		mode       string
+		verdict    policy.Verdict
+		ebpfErr    error
+		netlinkErr error
+		want       string // the active provider; "" for an error
+		reason     []string
+		tried      []string
+		consulted  bool
+	}{
+		{"auto, allowed", ModeAuto, allowed, nil, nil, "ebpf", []string{"auto: eBPF programs loaded"}, []string{"ebpf"}, true},
+		{"auto, allowed, but the load is refused", ModeAuto, allowed, notSupported, nil, "netlink", []string{"cannot run the eBPF programs"}, []string{"ebpf", "netlink"}, true},
+		{"auto, below the minimum: eBPF not loaded", ModeAuto, below, nil, nil, "netlink", []string{"auto: " + below.Reason, "eBPF not loaded"}, []string{"netlink"}, true},
+		{"auto, deny-listed: eBPF not loaded", ModeAuto, denyListed, nil, nil, "netlink", []string{denyListed.Reason, "eBPF not loaded"}, []string{"netlink"}, true},
+		{"auto, denied, netlink fails too", ModeAuto, below, nil, errors.New("no proc connector"), "", []string{"no proc connector", below.Reason}, []string{"netlink"}, true},
+		{"ebpf, deny-listed: refused before loading", ModeEBPF, denyListed, nil, nil, "", []string{"kernel support policy: " + denyListed.Reason, "not loaded"}, nil, true},
+		{"ebpf, below the minimum: loaded anyway, and said", ModeEBPF, below, nil, nil, "ebpf", []string{"configured: ebpf", "advises against it (" + below.Reason + ")"}, []string{"ebpf"}, true},
+		{"ebpf, below the minimum, the load fails", ModeEBPF, below, notSupported, nil, "", []string{"no fallback"}, []string{"ebpf"}, true},
+		{"ebpf, allowed", ModeEBPF, allowed, nil, nil, "ebpf", []string{"configured: ebpf"}, []string{"ebpf"}, true},
+		{"netlink: the policy is not consulted", ModeNetlink, denyListed, nil, nil, "netlink", []string{"configured: netlink"}, []string{"netlink"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tried []string
+			consulted := false
+			ebpfP := &fakeProvider{name: "ebpf", err: tc.ebpfErr}
+			netlinkP := &fakeProvider{name: "netlink", err: tc.netlinkErr}
+			c := Constructors{
+				EBPF:    func() Provider { tried = append(tried, "ebpf"); return ebpfP },
+				Netlink: func() Provider { tried = append(tried, "netlink"); return netlinkP },
+				Policy:  func() policy.Verdict { consulted = true; return tc.verdict },
+			}
+			p, reason, err := Select(context.Background(), tc.mode, NewHandoff(1), c)
+			if !slices.Equal(tried, tc.tried) || consulted != tc.consulted {
+				t.Errorf("tried %v (policy consulted %v), want %v (%v)", tried, consulted, tc.tried, tc.consulted)
+			}
+			got := reason
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("selected %s (%s), want an error", p.Name(), reason)
+				}
+				got = err.Error()
+			} else if err != nil {
+				t.Fatalf("select: %v", err)
+			} else if p.Name() != tc.want {
+				t.Errorf("selected %s (%q), want %s", p.Name(), reason, tc.want)
+			}
+			for _, r := range tc.reason {
+				if !strings.Contains(got, r) {
+					t.Errorf("%q does not mention %q", got, r)
 				}
 			}
 		})

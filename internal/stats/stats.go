@@ -43,6 +43,7 @@ type Tap struct {
 	Next probes.Handler
 
 	open       atomic.Bool
+	window     sync.Mutex // one window at a time
 	mu         sync.Mutex
 	files      map[string]uint64
 	initiators map[string]uint64
@@ -75,6 +76,8 @@ func (t *Tap) count(ev *event.Event) {
 // cumulative syscall counters: the window's counts are the difference.
 // Windows do not overlap: a second caller waits for the first.
 func (t *Tap) Window(d time.Duration, n int, syscalls func() []probes.SyscallCount, done <-chan struct{}) Report {
+	t.window.Lock()
+	defer t.window.Unlock()
 	t.mu.Lock()
 	t.files, t.initiators = map[string]uint64{}, map[string]uint64{}
 	t.mu.Unlock()

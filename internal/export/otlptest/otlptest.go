@@ -53,6 +53,11 @@ type Options struct {
 	// Addresses to listen on: "" picks a free loopback port. Set them to
 	// restart a receiver on the same ports.
 	GRPCAddr, HTTPAddr string
+	// ConsumeLogs, when set, is handed every logs request the receiver
+	// accepts, instead of the Logs sink (which stays empty): for tests
+	// that count more records than they should hold. It may be called
+	// concurrently and must not keep ld.
+	ConsumeLogs func(ld plog.Logs)
 }
 
 // Receiver is a running otlpreceiver with sinks for what it accepts.
@@ -133,6 +138,10 @@ func Start(t testing.TB, opts Options) *Receiver {
 	logsNext, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
 		if err := r.authorize(ctx); err != nil {
 			return err
+		}
+		if opts.ConsumeLogs != nil {
+			opts.ConsumeLogs(ld)
+			return nil
 		}
 		return r.Logs.ConsumeLogs(ctx, ld)
 	})

@@ -550,3 +550,13 @@ var syscallNames = map[int]string{
 }
 
 func syscallName(id int) string { return syscallNames[id] }
+
+// SyscallID is the x86_64 number of a syscall the programs hook.
+func SyscallID(name string) (int, bool) {
+	for id, n := range syscallNames {
+		if n == name {
+			return id, true
+		}
+	}
+	return 0, false
+}

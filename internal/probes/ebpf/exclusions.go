@@ -213,10 +213,16 @@ func replaceHash[K comparable, V any](m *ebpf.Map, want map[K]V) error {
 
 // Excluded returns the events not reported because of an exclusion.
 func (p *Provider) Excluded() ExclusionCounts {
-	var c ExclusionCounts
+	p.finalMu.Lock()
+	defer p.finalMu.Unlock()
 	if !p.loaded {
-		return c
+		return p.finalExcluded
 	}
+	return p.excluded()
+}
+
+func (p *Provider) excluded() ExclusionCounts {
+	var c ExclusionCounts
 	var perCPU []uint64
 	for why, dst := range map[sensorExclusion]*uint64{
 		sensorExclusionEXCLUDED_INITIATOR: &c.Initiator,

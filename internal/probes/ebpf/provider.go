@@ -134,6 +134,7 @@ type Provider struct {
 	finalMu       sync.Mutex
 	finalDrops    []probes.Drop
 	finalSyscalls []probes.SyscallCount
+	finalExcluded ExclusionCounts
 }
 
 const recordTypeCount = int(sensorRecordTypeRECORD_TYPE_MAX)
@@ -476,7 +477,7 @@ func (p *Provider) release() error {
 	}
 	if p.loaded {
 		p.finalMu.Lock()
-		p.finalDrops, p.finalSyscalls = p.drops(), p.syscalls()
+		p.finalDrops, p.finalSyscalls, p.finalExcluded = p.drops(), p.syscalls(), p.excluded()
 		errs = append(errs, p.objs.Close())
 		p.loaded = false
 		p.finalMu.Unlock()
