@@ -19,8 +19,8 @@ import (
 	"github.com/otel-sensor/otel-sensor/internal/privilege"
 	"github.com/otel-sensor/otel-sensor/internal/probes"
 	"github.com/otel-sensor/otel-sensor/internal/probes/ebpf"
-	"github.com/otel-sensor/otel-sensor/internal/stats"
 	"github.com/otel-sensor/otel-sensor/internal/probes/netlink"
+	"github.com/otel-sensor/otel-sensor/internal/stats"
 	"github.com/otel-sensor/otel-sensor/internal/version"
 )
 
