@@ -14,6 +14,7 @@ import (
 	"github.com/otel-sensor/otel-sensor/config"
 	"github.com/otel-sensor/otel-sensor/internal/export"
 	"github.com/otel-sensor/otel-sensor/internal/health"
+	"github.com/otel-sensor/otel-sensor/internal/probes"
 	"github.com/otel-sensor/otel-sensor/internal/probes/policy"
 	"github.com/otel-sensor/otel-sensor/internal/version"
 )
@@ -107,7 +108,7 @@ func kernelPolicy() policy.Verdict {
 }
 
 // liveStatus returns the daemon's state for the health socket.
-func liveStatus(cfg config.Config, provider, reason string, pipe *export.Pipeline, exports *health.ExportTracker) func() health.Live {
+func liveStatus(cfg config.Config, active *probes.Active, pipe *export.Pipeline, exports *health.ExportTracker) func() health.Live {
 	started := time.Now()
 	info := exporterInfo(cfg)
 	return func() health.Live {
@@ -122,8 +123,8 @@ func liveStatus(cfg config.Config, provider, reason string, pipe *export.Pipelin
 			PID:                os.Getpid(),
 			Version:            version.Version,
 			StartTime:          started,
-			Provider:           provider,
-			ProviderReason:     reason,
+			Provider:           active.Name(),
+			ProviderReason:     active.Reason(),
 			EventsTotal:        st.EventsTotal,
 			EventsDroppedTotal: st.DroppedTotal,
 			Exporter:           e,

@@ -86,6 +86,9 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 		return err
 	}
 	log.Info("provider selected", "provider", provider.Name(), "reason", reason)
+	// The provider in use may change: eBPF failing while running hands
+	// over to netlink (Supervise below).
+	active := probes.NewActive(provider, reason)
 	res, err := export.DetectResource(export.ResourceOptions{Version: version.Version, Provider: provider.Name()})
 	if err != nil {
 		provider.Close()
@@ -99,8 +102,8 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 		FlushInterval:   cfg.Export.FlushInterval,
 		MetricsInterval: cfg.Export.MetricsInterval,
 		Provider:        provider.Name(),
-		Drops:           func() []probes.Drop { return append(provider.Drops(), handoff.Drops()...) },
-		Syscalls:        provider.Syscalls,
+		Drops:           func() []probes.Drop { return append(active.Drops(), handoff.Drops()...) },
+		Syscalls:        active.Syscalls,
 		Excluded:        excludedCounts(provider),
 	})
 	// The stats tap counts only while `diagnostic stats` has a window open.
@@ -118,9 +121,9 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 		}
 	}()
 
-	stopHealth := serveHealth(ctx, cfg, log, liveStatus(cfg, provider.Name(), reason, pipe, exports),
+	stopHealth := serveHealth(ctx, cfg, log, liveStatus(cfg, active, pipe, exports),
 		func(d time.Duration, n int, stop <-chan struct{}) stats.Report {
-			return tap.Window(d, n, provider.Syscalls, stop)
+			return tap.Window(d, n, active.Syscalls, stop)
 		})
 	defer stopHealth()
 
@@ -135,7 +138,7 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 		for range hup {
 			next, err := reload()
 			if err == nil {
-				err = applyExclusions(provider, next.Exclude, log)
+				err = applyExclusions(active.Current(), next.Exclude, log)
 			}
 			if err != nil {
 				log.Error("SIGHUP: configuration not applied", "error", err)
@@ -145,14 +148,24 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 		}
 	}()
 
+	go func() {
+		err := active.Supervise(ctx, handoff, providers(cfg).Netlink, func(name, reason string) {
+			pipe.SetProvider(name)
+			log.Error("provider switched: events continue without file and socket events", "provider", name, "reason", reason)
+		})
+		if err != nil {
+			log.Error("no provider delivers events", "error", err)
+		}
+	}()
+
 	log.Info("sensor running", "provider", provider.Name(), "version", version.Version,
 		"events", destination(cfg, cfg.LogsExporter(), config.SignalLogs),
 		"metrics", destination(cfg, cfg.MetricsExporter(), config.SignalMetrics))
 
 	<-ctx.Done()
 	log.Info("stopping: draining the kernel buffer and flushing")
-	if err := provider.Close(); err != nil {
-		return fmt.Errorf("stop %s provider: %w", provider.Name(), err)
+	if err := active.Close(); err != nil {
+		return fmt.Errorf("stop %s provider: %w", active.Name(), err)
 	}
 	return nil
 }

@@ -31,10 +31,11 @@ const (
 func (p *Pipeline) metrics(now time.Time) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
-	p.res.copyTo(rm.Resource())
+	res := p.res.Load()
+	res.copyTo(rm.Resource())
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(ScopeName)
-	sm.Scope().SetVersion(p.res.Version)
+	sm.Scope().SetVersion(res.Version)
 	ms := sm.Metrics()
 	start := pcommon.NewTimestampFromTime(p.start)
 	ts := pcommon.NewTimestampFromTime(now)
@@ -117,7 +118,7 @@ func (p *Pipeline) metrics(now time.Time) pmetric.Metrics {
 		}
 	}
 
-	if p.cfg.Provider != "" {
+	if provider := *p.provider.Load(); provider != "" {
 		m := ms.AppendEmpty()
 		m.SetName(MetricProviderStatus)
 		m.SetUnit("1")
@@ -125,7 +126,7 @@ func (p *Pipeline) metrics(now time.Time) pmetric.Metrics {
 		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
 		dp.SetTimestamp(ts)
 		dp.SetIntValue(1)
-		dp.Attributes().PutStr("provider", p.cfg.Provider)
+		dp.Attributes().PutStr("provider", provider)
 	}
 	return md
 }

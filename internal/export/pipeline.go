@@ -79,7 +79,9 @@ func (c PipelineConfig) withDefaults() PipelineConfig {
 // drops and counts when full, a batcher that turns events into log records,
 // and the sensor's own metrics. It implements probes.Handler.
 type Pipeline struct {
-	res   Resource
+	res   atomic.Pointer[Resource] // replaced by SetProvider
+	// provider is the active provider's name (sensor.provider.status).
+	provider atomic.Pointer[string]
 	exp   Exporter
 	cfg   PipelineConfig
 	start time.Time // when counting began; start time of the cumulative sums
@@ -114,8 +116,7 @@ var _ probes.Handler = (*Pipeline)(nil)
 // handed over before Start wait in the queue.
 func NewPipeline(res Resource, exp Exporter, cfg PipelineConfig) *Pipeline {
 	cfg = cfg.withDefaults()
-	return &Pipeline{
-		res:   res,
+	p := &Pipeline{
 		exp:   exp,
 		cfg:   cfg,
 		start: time.Now(),
@@ -123,6 +124,25 @@ func NewPipeline(res Resource, exp Exporter, cfg PipelineConfig) *Pipeline {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	p.res.Store(&res)
+	p.provider.Store(&cfg.Provider)
+	return p
+}
+
+// SetProvider records that another provider now delivers the events: the
+// resource attribute sensor.provider of what is exported from now on, and
+// sensor.provider.status. Safe while the pipeline runs.
+func (p *Pipeline) SetProvider(name string) {
+	res := *p.res.Load()
+	attrs := make([]Attribute, 0, len(res.Attributes)+1)
+	for _, a := range res.Attributes {
+		if a.Key != "sensor.provider" {
+			attrs = append(attrs, a)
+		}
+	}
+	res.Attributes = append(attrs, Attribute{Key: "sensor.provider", Value: name})
+	p.res.Store(&res)
+	p.provider.Store(&name)
 }
 
 // Handle queues ev for export without blocking. When the queue is full, or
@@ -309,7 +329,7 @@ func (p *Pipeline) exportLogs(ctx context.Context, batch []*event.Event) []*even
 	// mapped for an export that cannot happen.
 	err := ctx.Err()
 	if err == nil {
-		err = p.exp.ExportLogs(ctx, NewLogs(p.res, batch))
+		err = p.exp.ExportLogs(ctx, NewLogs(*p.res.Load(), batch))
 	}
 	p.setLastError(err)
 	if err != nil {

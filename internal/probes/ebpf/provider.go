@@ -128,6 +128,10 @@ type Provider struct {
 
 	// decodeErrors counts records that could not be decoded, by type.
 	decodeErrors [recordTypeCount]atomic.Uint64
+	// readErrors counts failed ring-buffer reads; failed reports a reader
+	// that gave up (see readLoop).
+	readErrors atomic.Uint64
+	failed     chan error
 
 	// The kernel counters as they were when the maps were closed, so the
 	// final metrics still report them.
@@ -142,8 +146,17 @@ const recordTypeCount = int(sensorRecordTypeRECORD_TYPE_MAX)
 // New returns a provider; nothing is loaded before Start.
 func New(opts Options) *Provider {
 	opts.setDefaults()
-	return &Provider{opts: opts, cache: opts.Cache}
+	return &Provider{opts: opts, cache: opts.Cache, failed: make(chan error, 1)}
 }
+
+// maxReadErrors is how many ring-buffer reads in a row may fail before the
+// provider gives up and reports itself failed.
+const maxReadErrors = 100
+
+// Failed delivers an error once if the provider stops delivering events
+// while running (the ring buffer can no longer be read); the sensor then
+// falls back to another provider. It never fires after Close.
+func (p *Provider) Failed() <-chan error { return p.failed }
 
 // Name is "ebpf".
 func (p *Provider) Name() string { return "ebpf" }
@@ -256,8 +269,12 @@ func (p *Provider) readLoop() {
 	defer p.wg.Done()
 	var rec ringbuf.Record
 	p.reader.SetDeadline(time.Now().Add(p.opts.PollInterval))
+	inARow := 0
 	for {
 		err := p.reader.ReadInto(&rec)
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			inARow = 0
+		}
 		switch {
 		case err == nil:
 			p.handleRecord(rec.RawSample)
@@ -270,7 +287,11 @@ func (p *Provider) readLoop() {
 		case errors.Is(err, ringbuf.ErrClosed):
 			return
 		default:
-			p.decodeErrors[0].Add(1)
+			p.readErrors.Add(1)
+			if inARow++; inARow >= maxReadErrors && !p.stopping.Load() {
+				p.failed <- fmt.Errorf("ring buffer: %d reads in a row failed, the last with: %w", inARow, err)
+				return
+			}
 		}
 	}
 }
@@ -406,6 +427,9 @@ func (p *Provider) drops() []probes.Drop {
 				}
 			}
 		}
+	}
+	if n := p.readErrors.Load(); n > 0 {
+		out = append(out, probes.Drop{Stage: "kernel", Reason: "read_error", Count: n})
 	}
 	for t := range p.decodeErrors {
 		if n := p.decodeErrors[t].Load(); n > 0 {
