@@ -2,12 +2,17 @@ package export
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/sys/unix"
 
 	"github.com/otel-sensor/otel-sensor/internal/probes"
 )
@@ -19,6 +24,11 @@ const (
 	MetricSyscalls       = "sensor.syscalls"
 	MetricProviderStatus = "sensor.provider.status"
 	MetricEventsExcluded = "sensor.events.excluded"
+
+	// The sensor's own cost, with the semantic conventions' process metric
+	// names (they describe the sensor's process).
+	MetricCPUTime     = "process.cpu.time"
+	MetricMemoryUsage = "process.memory.usage"
 
 	MetricQueueSize               = "sensor.exporter.queue.size"
 	MetricQueueCapacity           = "sensor.exporter.queue.capacity"
@@ -118,6 +128,24 @@ func (p *Pipeline) metrics(now time.Time) pmetric.Metrics {
 		}
 	}
 
+	if user, system, err := cpuTime(); err == nil {
+		dps := newSum(ms, MetricCPUTime, "s", "CPU time the sensor's process used, by mode.")
+		dps.EnsureCapacity(2)
+		for _, c := range []struct {
+			mode string
+			d    time.Duration
+		}{{"user", user}, {"system", system}} {
+			dp := dps.AppendEmpty()
+			dp.SetStartTimestamp(start)
+			dp.SetTimestamp(ts)
+			dp.SetDoubleValue(c.d.Seconds())
+			dp.Attributes().PutStr("cpu.mode", c.mode)
+		}
+	}
+	if rss, err := residentBytes(); err == nil {
+		level(MetricMemoryUsage, "By", "Resident memory of the sensor's process (RSS).", rss)
+	}
+
 	if provider := *p.provider.Load(); provider != "" {
 		m := ms.AppendEmpty()
 		m.SetName(MetricProviderStatus)
@@ -208,4 +236,30 @@ func (p *Pipeline) syscalls() []probes.SyscallCount {
 	}
 	slices.SortStableFunc(out, func(a, b probes.SyscallCount) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime() (user, system time.Duration, err error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0, err
+	}
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), nil
+}
+
+// residentBytes is the process's resident set size (/proc/self/statm).
+func residentBytes() (int64, error) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 2 {
+		return 0, fmt.Errorf("statm: %q", b)
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("statm: %w", err)
+	}
+	return pages * int64(os.Getpagesize()), nil
 }
