@@ -1,8 +1,12 @@
 // Package config is the sensor's configuration: its schema and defaults,
-// and loading with precedence defaults < file < environment < flags.
+// loading with precedence defaults < file < environment < flags, where each
+// value came from (LoadWithSources, Provenance), the effective
+// configuration as it is shown with secrets redacted (Settings, Value,
+// YAML), and changing one key of the file (SetInFile).
 //
 // Rules: an unknown key or a bad value is an error that names the key and
-// the source it came from (*Error); the caller exits with status 2.
+// the source it came from (*Error); the caller exits with status 2. OTLP
+// headers are secrets: shown only as Redacted.
 package config
 
 import (
@@ -44,6 +48,8 @@ type Config struct {
 	Health Health `koanf:"health"`
 	// Exclude mutes events in the kernel (exclude.go).
 	Exclude Exclude `koanf:"exclude"`
+	// Log is the sensor's own log (log.go).
+	Log Log `koanf:"log"`
 }
 
 // EBPF configures the eBPF provider.
@@ -86,6 +92,7 @@ func Default() Config {
 	return Config{
 		Provider: "auto",
 		Health:   defaultHealth(),
+		Log:      defaultLog(),
 		EBPF: EBPF{
 			RingBufferBytes: 4 << 20,
 			PollInterval:    100 * time.Millisecond,
@@ -168,6 +175,9 @@ func (c Config) Validate() error {
 	if err := c.Exclude.validate(); err != nil {
 		return err
 	}
+	if err := c.Log.validate(); err != nil {
+		return err
+	}
 	if err := c.validateOutputs(); err != nil {
 		return err
 	}
@@ -199,25 +209,58 @@ type Flag struct {
 // and the others StandardEnv lists), then the OTEL_SENSOR_* variables, then
 // the flags, each layer overriding the keys the one before set.
 func Load(src Sources) (Config, error) {
+	cfg, _, err := LoadWithSources(src)
+	return cfg, err
+}
+
+// LoadWithSources is Load that also says where each key came from.
+func LoadWithSources(src Sources) (Config, Provenance, error) {
+	k, err := readFile(src)
+	if err != nil {
+		return Default(), Provenance{}, err
+	}
+	return load(src, k)
+}
+
+// readFile reads the config file into a koanf; nil when there is none (a
+// missing file that is not required).
+func readFile(src Sources) (*koanf.Koanf, error) {
+	if src.File == "" {
+		return nil, nil
+	}
+	k := koanf.New(".")
+	err := k.Load(file.Provider(src.File), yaml.Parser())
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !src.FileRequired:
+		return nil, nil
+	case err != nil:
+		return nil, &Error{Source: "file " + src.File, Err: err}
+	}
+	return k, nil
+}
+
+// load applies the layers over the defaults: fileKeys (the file's content,
+// nil for none), the environment and the flags of src; then validates.
+func load(src Sources, fileKeys *koanf.Koanf) (Config, Provenance, error) {
 	cfg := Default()
-	if src.File != "" {
-		k := koanf.New(".")
-		err := k.Load(file.Provider(src.File), yaml.Parser())
-		switch {
-		case errors.Is(err, os.ErrNotExist) && !src.FileRequired:
-		case err != nil:
-			return cfg, &Error{Source: "file " + src.File, Err: err}
-		default:
-			for _, key := range k.Keys() {
-				if err := apply(&cfg, key, k.Get(key)); err != nil {
-					return cfg, &Error{Key: key, Source: "file " + src.File, Err: err}
-				}
+	prov := Provenance{}
+	set := func(key string, value any, source string) error {
+		if err := apply(&cfg, key, value); err != nil {
+			return &Error{Key: key, Source: source, Err: err}
+		}
+		prov.record(key, source)
+		return nil
+	}
+	if fileKeys != nil {
+		for _, key := range fileKeys.Keys() {
+			if err := set(key, fileKeys.Get(key), "file "+src.File); err != nil {
+				return cfg, prov, err
 			}
 		}
 	}
 
-	if err := applyStandardEnv(&cfg, src.Environ); err != nil {
-		return cfg, err
+	if err := applyStandardEnv(src.Environ, set); err != nil {
+		return cfg, prov, err
 	}
 
 	names := map[string]string{}
@@ -232,23 +275,23 @@ func Load(src Sources) (Config, error) {
 		EnvironFunc: func() []string { return src.Environ },
 	}), nil)
 	if err != nil {
-		return cfg, &Error{Source: "environment", Err: err}
+		return cfg, prov, &Error{Source: "environment", Err: err}
 	}
 	for _, key := range k.Keys() {
-		if err := apply(&cfg, key, k.Get(key)); err != nil {
-			return cfg, &Error{Key: key, Source: "environment variable " + names[key], Err: err}
+		if err := set(key, k.Get(key), "environment variable "+names[key]); err != nil {
+			return cfg, prov, err
 		}
 	}
 
 	for _, f := range src.Flags {
-		if err := apply(&cfg, f.Key, f.Value); err != nil {
-			return cfg, &Error{Key: f.Key, Source: "flag " + f.Name, Err: err}
+		if err := set(f.Key, f.Value, "flag "+f.Name); err != nil {
+			return cfg, prov, err
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, err
+		return cfg, prov, prov.attribute(err)
 	}
-	return cfg, nil
+	return cfg, prov, nil
 }
 
 // apply sets one dotted key from a layer onto cfg, rejecting unknown keys

@@ -394,9 +394,9 @@ func parseExporter(v string) (any, error) {
 	return parseOneOf(ExporterOTLP, ExporterConsole, ExporterNone)(strings.TrimSpace(v))
 }
 
-// applyStandardEnv applies the standard variables set in environ. An empty
-// value counts as unset, as the specification says.
-func applyStandardEnv(cfg *Config, environ []string) error {
+// applyStandardEnv applies the standard variables set in environ with set.
+// An empty value counts as unset, as the specification says.
+func applyStandardEnv(environ []string, set func(key string, value any, source string) error) error {
 	env := map[string]string{}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -408,12 +408,13 @@ func applyStandardEnv(cfg *Config, environ []string) error {
 		if raw == "" {
 			continue
 		}
+		source := "environment variable " + ev.name
 		value, err := ev.parse(raw)
-		if err == nil {
-			err = apply(cfg, ev.key, value)
-		}
 		if err != nil {
-			return &Error{Key: ev.key, Source: "environment variable " + ev.name, Err: err}
+			return &Error{Key: ev.key, Source: source, Err: err}
+		}
+		if err := set(ev.key, value, source); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -26,10 +26,10 @@ func newDiagnosticCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "diagnostic",
 		Short: "Find what makes the sensor busy",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageError{errors.New("diagnostic needs a subcommand: stats")}
+			return usageError{errors.New("diagnostic needs a subcommand: stats or bundle")}
 		},
 	}
-	cmd.AddCommand(newStatsCommand(stdout, stderr))
+	cmd.AddCommand(newStatsCommand(stdout, stderr), newBundleCommand(stdout, stderr))
 	return cmd
 }
 

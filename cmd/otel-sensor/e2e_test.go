@@ -272,6 +272,9 @@ func TestUsageAndConfigErrorsExit2(t *testing.T) {
 		{[]string{"run", "--config", "/nonexistent/otel-sensor.yaml"}, nil, "/nonexistent/otel-sensor.yaml"},
 		{[]string{"run"}, []string{"OTEL_SENSOR_EXPORT__QUEUE_SIZE=many"}, "OTEL_SENSOR_EXPORT__QUEUE_SIZE"},
 		{[]string{"version", "extra"}, nil, "extra"},
+		{[]string{"run"}, []string{"OTEL_SENSOR_LOG__LEVEL=loud"}, `config key "log.level" (effective configuration; value from environment variable OTEL_SENSOR_LOG__LEVEL)`},
+		{[]string{"run"}, []string{"OTEL_SENSOR_LOG__OUTPUT=/nonexistent/dir/sensor.log"}, `config key "log.output" (environment variable OTEL_SENSOR_LOG__OUTPUT): open /nonexistent/dir/sensor.log`},
+		{[]string{"diagnostic", "stats", "extra"}, nil, "extra"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			for _, e := range tc.env {

@@ -108,7 +108,7 @@ func kernelPolicy() policy.Verdict {
 }
 
 // liveStatus returns the daemon's state for the health socket.
-func liveStatus(cfg config.Config, active *probes.Active, pipe *export.Pipeline, exports *health.ExportTracker) func() health.Live {
+func liveStatus(cfg config.Config, active *probes.Active, pipe *export.Pipeline, exports *health.ExportTracker, reloaded *reloads) func() health.Live {
 	started := time.Now()
 	info := exporterInfo(cfg)
 	return func() health.Live {
@@ -119,7 +119,7 @@ func liveStatus(cfg config.Config, active *probes.Active, pipe *export.Pipeline,
 		}
 		e.LastSuccess = exports.LastSuccess()
 		e.QueueSize, e.QueueCapacity = st.Queued, st.QueueCapacity
-		return health.Live{
+		l := health.Live{
 			PID:                os.Getpid(),
 			Version:            version.Version,
 			StartTime:          started,
@@ -129,6 +129,8 @@ func liveStatus(cfg config.Config, active *probes.Active, pipe *export.Pipeline,
 			EventsDroppedTotal: st.DroppedTotal,
 			Exporter:           e,
 		}
+		reloaded.fill(&l)
+		return l
 	}
 }
 

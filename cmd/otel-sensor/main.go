@@ -62,16 +62,22 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageError{errors.New("a command is required: run, health, version (see --help)")}
+			return usageError{errors.New("a command is required: run, health, config, diagnostic, version (see --help)")}
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newRunCommand(stderr), newVersionCommand(stdout))
-	root.AddCommand(newHealthCommand(stdout), newDiagnosticCommand(stdout, stderr))
-	for _, c := range root.Commands() {
-		c.Args = wrapArgs(c.Args)
-	}
+	root.AddCommand(newHealthCommand(stdout), newConfigCommand(stdout), newDiagnosticCommand(stdout, stderr))
+	wrapAllArgs(root)
 	return root
+}
+
+// wrapAllArgs makes every subcommand's argument errors usage errors.
+func wrapAllArgs(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		c.Args = wrapArgs(c.Args)
+		wrapAllArgs(c)
+	}
 }
 
 // wrapArgs turns argument-validation errors into usage errors.

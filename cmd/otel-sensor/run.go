@@ -53,12 +53,16 @@ func newRunCommand(stderr io.Writer) *cobra.Command {
 				src.Flags = append(src.Flags, config.Flag{Name: "--" + fk[0], Key: fk[1], Value: f.Value.String()})
 			}
 		}
-		cfg, err := config.Load(src)
+		cfg, prov, err := config.LoadWithSources(src)
 		if err != nil {
 			return err
 		}
-		log := slog.New(slog.NewTextHandler(stderr, nil))
-		return run(cmd.Context(), cfg, func() (config.Config, error) { return config.Load(src) }, log)
+		log, level, closeLog, err := newLogger(cfg.Log, stderr)
+		if err != nil {
+			return &config.Error{Key: "log.output", Source: prov.Source("log.output"), Err: err}
+		}
+		defer closeLog()
+		return run(cmd.Context(), cfg, func() (config.Config, error) { return config.Load(src) }, log, level)
 	}
 	return cmd
 }
@@ -66,8 +70,8 @@ func newRunCommand(stderr io.Writer) *cobra.Command {
 // run starts the pipeline and the provider, waits for ctx to end, then
 // stops the provider (draining the kernel's buffer) and flushes the pipeline.
 // On SIGHUP it reads the configuration again with reload and applies what
-// can change while running (the exclusions).
-func run(ctx context.Context, cfg config.Config, reload func() (config.Config, error), log *slog.Logger) (err error) {
+// can change while running (the exclusions and the log level).
+func run(ctx context.Context, cfg config.Config, reload func() (config.Config, error), log *slog.Logger, level *slog.LevelVar) (err error) {
 	// Before anything is loaded: name every capability the provider lacks.
 	if err := privilege.Check(cfg.Provider, log); err != nil {
 		return err
@@ -107,7 +111,7 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 		Excluded:        excludedCounts(provider),
 	})
 	// The stats tap counts only while `diagnostic stats` has a window open.
-	tap := &stats.Tap{Next: pipe}
+	tap := &stats.Tap{Next: pipe, OnOpen: func(d time.Duration) { log.Info("diagnostic stats window open", "duration", d) }}
 	handoff.Connect(tap)
 	if err := pipe.Start(ctx); err != nil {
 		provider.Close()
@@ -121,7 +125,8 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 		}
 	}()
 
-	stopHealth := serveHealth(ctx, cfg, log, liveStatus(cfg, active, pipe, exports),
+	var reloaded reloads
+	stopHealth := serveHealth(ctx, cfg, log, liveStatus(cfg, active, pipe, exports, &reloaded),
 		func(d time.Duration, n int, stop <-chan struct{}) stats.Report {
 			return tap.Window(d, n, active.Syscalls, stop)
 		})
@@ -136,15 +141,20 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
+			start := time.Now()
 			next, err := reload()
 			if err == nil {
 				err = applyExclusions(active.Current(), next.Exclude, log)
 			}
+			if err == nil {
+				level.Set(next.Log.SlogLevel())
+			}
+			reloaded.done(start, err)
 			if err != nil {
 				log.Error("SIGHUP: configuration not applied", "error", err)
 				continue
 			}
-			log.Info("SIGHUP: exclusions applied; other changes take effect at restart")
+			log.Info("SIGHUP: exclusions and log.level applied; other changes take effect at restart")
 		}
 	}()
 

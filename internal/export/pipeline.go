@@ -79,13 +79,13 @@ func (c PipelineConfig) withDefaults() PipelineConfig {
 // drops and counts when full, a batcher that turns events into log records,
 // and the sensor's own metrics. It implements probes.Handler.
 type Pipeline struct {
-	res   atomic.Pointer[Resource] // replaced by SetProvider
+	res atomic.Pointer[Resource] // replaced by SetProvider
 	// provider is the active provider's name (sensor.provider.status).
 	provider atomic.Pointer[string]
-	exp   Exporter
-	cfg   PipelineConfig
-	start time.Time // when counting began; start time of the cumulative sums
-	queue chan *event.Event
+	exp      Exporter
+	cfg      PipelineConfig
+	start    time.Time // when counting began; start time of the cumulative sums
+	queue    chan *event.Event
 
 	// gate is held shared by Handle and exclusively to change started or
 	// closed, so once Shutdown has set closed no event can enter the queue.

@@ -25,19 +25,28 @@ const maxResponse = 1 << 20
 // process may not connect (it is not root); else what failed. Without a
 // deadline in ctx, Query gives up after 5 seconds.
 func Query(ctx context.Context, path string) (Live, error) {
+	live, _, err := QueryPeer(ctx, path)
+	return live, err
+}
+
+// QueryPeer is Query that also returns the pid of the process that
+// answered as this process's PID namespace numbers it (SO_PEERCRED): the
+// pid to signal. Live.PID is the daemon's own number, which differs when
+// the daemon runs in another PID namespace (a container).
+func QueryPeer(ctx context.Context, path string) (Live, int, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
 	}
-	resp, err := exchange(ctx, path, request{Request: "status"})
+	resp, pid, err := exchange(ctx, path, request{Request: "status"})
 	if err != nil {
-		return Live{}, err
+		return Live{}, 0, err
 	}
 	if resp.Live == nil {
-		return Live{}, errors.New("health request refused: no state in the answer")
+		return Live{}, 0, errors.New("health request refused: no state in the answer")
 	}
-	return *resp.Live, nil
+	return *resp.Live, pid, nil
 }
 
 // QueryStats asks the daemon for a diagnostic stats window of d with the
@@ -45,7 +54,7 @@ func Query(ctx context.Context, path string) (Live, error) {
 func QueryStats(ctx context.Context, path string, d time.Duration, n int) (stats.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, d+requestTimeout)
 	defer cancel()
-	resp, err := exchange(ctx, path, request{Request: "stats", DurationMS: d.Milliseconds(), Top: n})
+	resp, _, err := exchange(ctx, path, request{Request: "stats", DurationMS: d.Milliseconds(), Top: n})
 	if err != nil {
 		return stats.Report{}, err
 	}
@@ -55,17 +64,23 @@ func QueryStats(ctx context.Context, path string, d time.Duration, n int) (stats
 	return *resp.Stats, nil
 }
 
-// exchange sends one request and reads one answer, within ctx.
-func exchange(ctx context.Context, path string, req request) (response, error) {
+// exchange sends one request and reads one answer, within ctx; pid is the
+// answering process's (peerCred).
+func exchange(ctx context.Context, path string, req request) (resp response, pid int, err error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	c, err := d.DialContext(ctx, "unix", path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
-		return response{}, fmt.Errorf("%w (nothing answers on %s)", ErrNotRunning, path)
+		return response{}, 0, fmt.Errorf("%w (nothing answers on %s)", ErrNotRunning, path)
 	case err != nil:
-		return response{}, fmt.Errorf("connect to health socket: %w", err)
+		return response{}, 0, fmt.Errorf("connect to health socket: %w", err)
 	}
+	conn := c.(*net.UnixConn)
 	defer conn.Close()
+	cred, err := peerCred(conn)
+	if err != nil {
+		return response{}, 0, fmt.Errorf("health socket peer: %w", err)
+	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
@@ -73,22 +88,21 @@ func exchange(ctx context.Context, path string, req request) (response, error) {
 
 	b, err := json.Marshal(req)
 	if err != nil {
-		return response{}, err
+		return response{}, 0, err
 	}
 	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return response{}, fmt.Errorf("send health request: %w", err)
+		return response{}, 0, fmt.Errorf("send health request: %w", err)
 	}
 	r := bufio.NewReaderSize(conn, maxResponse)
 	line, err := r.ReadSlice('\n')
 	if err != nil {
-		return response{}, fmt.Errorf("read health answer: %w (the daemon answers only root)", err)
+		return response{}, 0, fmt.Errorf("read health answer: %w (the daemon answers only root)", err)
 	}
-	var resp response
 	if err := json.Unmarshal(line, &resp); err != nil {
-		return response{}, fmt.Errorf("decode health answer: %w", err)
+		return response{}, 0, fmt.Errorf("decode health answer: %w", err)
 	}
 	if resp.Error != "" {
-		return response{}, fmt.Errorf("health request refused: %s", resp.Error)
+		return response{}, 0, fmt.Errorf("health request refused: %s", resp.Error)
 	}
-	return resp, nil
+	return resp, int(cred.Pid), nil
 }

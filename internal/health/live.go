@@ -16,6 +16,13 @@ type Live struct {
 	EventsTotal        uint64   `json:"events_total"`
 	EventsDroppedTotal uint64   `json:"events_dropped_total"`
 	Exporter           Exporter `json:"exporter"`
+	// Reloads counts the configuration reloads (SIGHUP) the daemon has
+	// done; LastReload is when the last one began (nil before the first),
+	// LastReloadError why it was not applied (empty when it was).
+	// `config set` waits on LastReload after its SIGHUP.
+	Reloads         uint64     `json:"reloads"`
+	LastReload      *time.Time `json:"last_reload"`
+	LastReloadError string     `json:"last_reload_error"`
 }
 
 // Exporter is where the events go and how that goes.

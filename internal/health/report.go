@@ -133,6 +133,9 @@ func Build(in Inputs) Report {
 		if why, ok := strings.CutPrefix(l.ProviderReason, "auto: "); ok && l.Provider != "ebpf" {
 			issue("eBPF is not in use, so file and network events are not reported: %s. Fix: run a kernel the support policy allows (docs/kernel.md), or set provider: netlink to choose this knowingly", why)
 		}
+		if l.LastReloadError != "" {
+			issue("the last configuration reload (SIGHUP) was not applied, so the daemon keeps the exclusions and log level it had: %s. Fix: correct the configuration (otel-sensor config show names the bad key) and send SIGHUP again", l.LastReloadError)
+		}
 		e := l.Exporter
 		if e.LastError != "" {
 			issue("the last export failed: %s. Check that %s is reachable and accepts the data; events that cannot be delivered are dropped and counted (sensor.events.dropped, stage export)", e.LastError, e.Endpoint)

@@ -57,6 +57,10 @@ func TestBuild(t *testing.T) {
 		}), Provider: "netlink", Verdict: allowed, Audit: quiet}, "netlink", nil},
 		{"last export failed", Inputs{Socket: sock, Live: running(func(l *Live) { l.Exporter.LastError = "rpc error: code = Unavailable" }), Verdict: allowed, Audit: quiet},
 			"ebpf", []string{"the last export failed: rpc error: code = Unavailable. Check that grpc collector:4317 is reachable"}},
+		{"last reload failed", Inputs{Socket: sock, Live: running(func(l *Live) {
+			l.Reloads, l.LastReloadError = 1, `config key "log.level" (file /etc/otel-sensor/config.yaml): bad`
+		}), Verdict: allowed, Audit: quiet},
+			"ebpf", []string{`the last configuration reload (SIGHUP) was not applied, so the daemon keeps the exclusions and log level it had: config key "log.level"`}},
 		{"export queue nearly full", Inputs{Socket: sock, Live: running(func(l *Live) { l.Exporter.QueueSize = 7900 }), Verdict: allowed, Audit: quiet},
 			"ebpf", []string{"the export queue is 96% full (7900 of 8192 events)", "export.queue_size"}},
 		{"no daemon", Inputs{Socket: sock, DaemonErr: notRunning, Provider: "auto", Verdict: allowed, Audit: quiet},

@@ -181,8 +181,8 @@ func (s *Server) serve() {
 // user are disconnected without an answer.
 func (s *Server) answer(conn *net.UnixConn) {
 	defer conn.Close()
-	uid, err := peerUID(conn)
-	if err != nil || (uid != 0 && uid != os.Geteuid()) {
+	cred, err := peerCred(conn)
+	if err != nil || (cred.Uid != 0 && int(cred.Uid) != os.Geteuid()) {
 		return
 	}
 	conn.SetDeadline(time.Now().Add(requestTimeout))
@@ -218,23 +218,22 @@ func (s *Server) answer(conn *net.UnixConn) {
 	conn.Write(append(b, '\n'))
 }
 
-// peerUID returns the uid of the process at the other end of conn.
-func peerUID(conn *net.UnixConn) (int, error) {
+// peerCred returns the credentials of the process at the other end of
+// conn (for a client, of the server when it listened), its pid as this
+// process's PID namespace numbers it.
+func peerCred(conn *net.UnixConn) (*unix.Ucred, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := rc.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return -1, err
+		return nil, err
 	}
-	if cerr != nil {
-		return -1, cerr
-	}
-	return int(cred.Uid), nil
+	return cred, cerr
 }
 
 // prepareDir creates dir 0700 when missing, and refuses a directory that

@@ -83,6 +83,15 @@ func TestServerAnswersStatus(t *testing.T) {
 	}
 }
 
+// QueryPeer names the process that answered, as this namespace numbers it.
+func TestQueryPeer(t *testing.T) {
+	srv := startServer(t)
+	_, pid, err := QueryPeer(context.Background(), srv.Path())
+	if err != nil || pid != os.Getpid() {
+		t.Fatalf("peer pid %d (%v), want %d", pid, err, os.Getpid())
+	}
+}
+
 func TestServerCloseWithoutStart(t *testing.T) {
 	if err := NewServer("/nonexistent/h.sock", testLive).Close(); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,9 @@ type Report struct {
 // Tap counts the events it passes on to Next while a window is open.
 type Tap struct {
 	Next probes.Handler
+	// OnOpen, when set, is called once a window is open and counting,
+	// with the window's length (the daemon logs it).
+	OnOpen func(d time.Duration)
 
 	open       atomic.Bool
 	window     sync.Mutex // one window at a time
@@ -84,6 +87,9 @@ func (t *Tap) Window(d time.Duration, n int, syscalls func() []probes.SyscallCou
 	before := syscallMap(syscalls)
 	start := time.Now()
 	t.open.Store(true)
+	if t.OnOpen != nil {
+		t.OnOpen(d)
+	}
 	timer := time.NewTimer(d)
 	select {
 	case <-timer.C:

@@ -65,3 +65,21 @@ func TestWindowCountsOnlyWhileOpen(t *testing.T) {
 		}
 	}
 }
+
+// OnOpen is called once the window counts, with its length.
+func TestOnOpen(t *testing.T) {
+	var calls []time.Duration
+	tap := &Tap{Next: &sink{}}
+	tap.OnOpen = func(d time.Duration) {
+		if !tap.open.Load() {
+			t.Error("OnOpen called before the window counts")
+		}
+		calls = append(calls, d)
+	}
+	done := make(chan struct{})
+	close(done)
+	tap.Window(time.Hour, 1, func() []probes.SyscallCount { return nil }, done)
+	if len(calls) != 1 || calls[0] != time.Hour {
+		t.Fatalf("OnOpen calls %v", calls)
+	}
+}
