@@ -169,14 +169,30 @@ static __always_inline void count_drop(__u32 type, __u32 reason)
 		*n += 1;
 }
 
-/* Wakeups are batched: a record wakes the reader only once wakeup_bytes are
- * pending; the reader also polls on a short deadline, so a quiet system still
- * sees its events promptly. */
-static __always_inline __u64 wakeup_flag(void)
+/* Wakeups are batched: only the record that takes the pending data across
+ * wakeup_bytes wakes the reader. Past the threshold the reader is awake and
+ * reads until the ring is empty; below it, the reader polls on a short
+ * deadline, so a quiet system still sees its events promptly. Waking on
+ * every record above the threshold would cost a wakeup per record exactly
+ * when the reader is behind. pending is the data in the ring including this
+ * record's size bytes. */
+static __always_inline __u64 wakeup_flag(__u64 pending, __u64 size)
 {
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (pending >= wakeup_bytes && pending - size < wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
+}
+
+/* For bpf_ringbuf_submit: the reservation is already in the ring. */
+static __always_inline __u64 submit_flag(__u64 size)
+{
+	return wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), size);
+}
+
+/* For bpf_ringbuf_output: the record is not in the ring yet. */
+static __always_inline __u64 output_flag(__u64 size)
+{
+	return wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size, size);
 }
 
 static __always_inline void read_creds(struct task_struct *t, struct cred_ids *c)
@@ -543,7 +559,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	__u64 size = pos;
 	if (size > SCRATCH_SIZE)
 		size = SCRATCH_SIZE;
-	if (bpf_ringbuf_output(&events, rec, size, wakeup_flag()) < 0)
+	if (bpf_ringbuf_output(&events, rec, size, output_flag(size)) < 0)
 		count_drop(RECORD_EXEC, DROP_RINGBUF_FULL);
 	return 0;
 }
@@ -578,7 +594,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	rec->hdr.type = RECORD_FORK;
 	rec->hdr.flags = fill_task(child, &rec->hdr.task);
-	bpf_ringbuf_submit(rec, wakeup_flag());
+	bpf_ringbuf_submit(rec, submit_flag(sizeof(*rec)));
 	return 0;
 }
 
@@ -620,7 +636,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	/* exit_group() and fatal signals give every thread the group's code. */
 	rec->exit_code = BPF_CORE_READ(task, exit_code);
 	rec->_pad = 0;
-	bpf_ringbuf_submit(rec, wakeup_flag());
+	bpf_ringbuf_submit(rec, submit_flag(sizeof(*rec)));
 	return 0;
 }
 
@@ -936,7 +952,7 @@ static __always_inline void emit_file(struct task_struct *task, const struct pen
 	__u64 size = pos;
 	if (size > SCRATCH_SIZE)
 		size = SCRATCH_SIZE;
-	if (bpf_ringbuf_output(&events, rec, size, wakeup_flag()) < 0)
+	if (bpf_ringbuf_output(&events, rec, size, output_flag(size)) < 0)
 		count_drop(DROP_FILE_BASE + rec->op, DROP_RINGBUF_FULL);
 }
 
@@ -1079,7 +1095,7 @@ static __always_inline void emit_sock(struct task_struct *task, const struct pen
 		flags |= FLAG_REMOTE_FROM_CALL;
 	}
 	rec->hdr.flags = flags;
-	bpf_ringbuf_submit(rec, wakeup_flag());
+	bpf_ringbuf_submit(rec, submit_flag(sizeof(*rec)));
 }
 
 /* ---- syscall entry and exit ---------------------------------------------- */
@@ -1168,7 +1184,7 @@ static __always_inline void creds_exit(struct task_struct *task, long id)
 	rec->old = prev;
 	rec->syscall_id = id;
 	rec->_pad = 0;
-	bpf_ringbuf_submit(rec, wakeup_flag());
+	bpf_ringbuf_submit(rec, submit_flag(sizeof(*rec)));
 }
 
 SEC("tp_btf/sys_exit")
