@@ -2,7 +2,7 @@
 # Per-syscall cost of the sensor and of auditd: `perf bench syscall basic`
 # (10 million getppid calls) alternately with nothing running, with the
 # sensor running, and under auditd with the benchmark's execve rule. A
-# diagnostic beside bench/forkexec (see docs/performance.md); needs root,
+# diagnostic beside bench/overhead (see docs/performance.md); needs root,
 # perf (Debian: linux-perf) and auditd.
 #
 #   bench/syscall-cost.sh [ROUNDS] [SENSOR]     (defaults: 5, bin/otel-sensor)
@@ -20,7 +20,7 @@ if [ "$(auditctl -s | awk '$1 == "pid" {print $2}')" != 0 ]; then
 	exit 1
 fi
 
-# Leave audit as bench/forkexec does: no daemon, enabled flag and backlog
+# Leave audit as bench/overhead does: no daemon, enabled flag and backlog
 # as found, only the "never,task" rule (new tasks get no audit context).
 cleanup() {
 	[ -n "$sensor_pid" ] && kill -TERM "$sensor_pid" 2>/dev/null && wait "$sensor_pid" || true

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,10 +12,15 @@ import (
 
 // outputCount is what the benchmark checks in the sensor's OTLP JSON lines.
 type outputCount struct {
-	Exported    int      // process.exec records of the workload's children
-	ExecRecords int      // all process.exec records
-	Dropped     int64    // final sum of sensor.events.dropped
-	DropSeries  []string // non-zero series, "stage/reason/event.name=N"
+	Exported     int // the workload's records (workload.matchRecord)
+	EventRecords int // all records of the workload's event names
+	// Failed counts the worker's records of those events that carry
+	// error.type, by its value: attempts that failed or were interrupted,
+	// which no workload makes on purpose (workload.matchRecord leaves them
+	// out).
+	Failed     map[string]int
+	Dropped    int64    // final sum of sensor.events.dropped
+	DropSeries []string // non-zero series, "stage/reason/event.name=N"
 }
 
 // The few fields of ExportLogsServiceRequest / ExportMetricsServiceRequest
@@ -91,11 +95,11 @@ func attrInt(kvs []keyValue, key string) (int64, bool) {
 	return 0, false
 }
 
-// countOutput reads the sensor's JSON lines and counts the process.exec
-// records whose process.parent_pid is parent and whose executable's base
-// name is exe, all process.exec records, and the last reported value of
-// every sensor.events.dropped series (the counters are cumulative).
-func countOutput(r io.Reader, parent int, exe string) (outputCount, error) {
+// countOutput reads the sensor's JSON lines and counts the records of the
+// workload's event names, all of them and those the workload recognises as
+// its worker's (process id pid), and takes the last reported value of every
+// sensor.events.dropped series (the counters are cumulative).
+func countOutput(r io.Reader, w *workload, pid int) (outputCount, error) {
 	var c outputCount
 	drops := map[string]int64{}
 	dec := json.NewDecoder(r)
@@ -110,20 +114,19 @@ func countOutput(r io.Reader, parent int, exe string) (outputCount, error) {
 		for _, rl := range l.ResourceLogs {
 			for _, sl := range rl.ScopeLogs {
 				for _, rec := range sl.LogRecords {
-					if rec.EventName != "process.exec" {
+					if !w.counts(rec.EventName) {
 						continue
 					}
-					c.ExecRecords++
-					ppid, ok := attrInt(rec.Attributes, "process.parent_pid")
-					if !ok || ppid != int64(parent) {
-						continue
-					}
-					name := attrString(rec.Attributes, "process.executable.name")
-					if name == "" {
-						name = path.Base(attrString(rec.Attributes, "process.executable.path"))
-					}
-					if name == exe {
+					c.EventRecords++
+					if w.matchRecord(rec.EventName, rec.Attributes, pid) {
 						c.Exported++
+					} else if p, _ := attrInt(rec.Attributes, "process.pid"); p == int64(pid) {
+						if e := attrString(rec.Attributes, "error.type"); e != "" {
+							if c.Failed == nil {
+								c.Failed = map[string]int{}
+							}
+							c.Failed[rec.EventName+" "+e]++
+						}
 					}
 				}
 			}

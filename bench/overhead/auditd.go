@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +17,16 @@ import (
 	"time"
 )
 
-// auditRule is what auditd watches in the auditd mode: every execve and
-// execveat of 64-bit processes.
-var auditRule = []string{"-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-S", "execveat"}
+// auditRule is what auditd watches in the auditd mode: every call of the
+// workload's syscalls by 64-bit processes, system-wide, as the sensor
+// hooks them system-wide.
+func auditRule(w *workload) []string {
+	rule := []string{"-a", "always,exit", "-F", "arch=b64"}
+	for _, s := range w.auditSyscalls {
+		rule = append(rule, "-S", s)
+	}
+	return rule
+}
 
 // neverTask is the rule that keeps the kernel from giving new tasks an
 // audit context. Once audit has been enabled on a boot, the kernel
@@ -36,15 +44,20 @@ const backlogLimit = "8192"
 
 // auditRound is what one auditd round measured besides its time.
 type auditRound struct {
-	Logged        int   // execve records of the workload's children in auditd's log
+	Logged        int   // the workload's SYSCALL records in auditd's log (workload.matchAudit)
 	Lost          int64 // records the kernel lost during the round (auditctl -s: lost)
 	BacklogWaitMS int64 // time tasks waited for room in the backlog (backlog_wait_time_actual)
 	WaitReported  bool  // the kernel reports backlog_wait_time_actual
+	// Drain is how long auditd took, after the loop, to take the records
+	// still queued in the kernel.
+	Drain time.Duration
 }
 
 // auditStatus is the part of `auditctl -s` the benchmark reads.
 type auditStatus struct {
 	Enabled, PID, BacklogLimit, Lost int64
+	// Backlog is the number of records queued in the kernel for auditd.
+	Backlog int64
 	// BacklogWaitActual is the total time, in ms, tasks have waited for
 	// room in the backlog (kernels from 5.9 report it; -1 when absent).
 	BacklogWaitActual int64
@@ -52,12 +65,11 @@ type auditStatus struct {
 
 // auditdMode runs auditd (in the foreground, as its own child) with
 // Debian's auditd.conf, except that the log goes to the benchmark's
-// directory and is never rotated, and the execve rule loaded.
+// directory and is never rotated, and the workload's rule loaded.
 type auditdMode struct {
 	confDir string
 	logFile string
-	parent  int
-	exe     string
+	w       *workload
 	keep    bool
 	initial auditStatus
 	touched bool // audit state was changed and must be restored
@@ -73,7 +85,7 @@ type auditdMode struct {
 // anything: installed, no audit daemon running, no rules loaded (other than
 // the "never,task" rule an earlier run of this benchmark leaves), audit not
 // locked. Anything else skips the mode.
-func newAuditdMode(dir string, parent int, exe string, keep bool) (*auditdMode, error) {
+func newAuditdMode(dir string, w *workload, keep bool) (*auditdMode, error) {
 	for _, bin := range []string{"auditd", "auditctl"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("%s is not installed (make deps-bench installs Debian's auditd)", bin)
@@ -101,8 +113,7 @@ func newAuditdMode(dir string, parent int, exe string, keep bool) (*auditdMode, 
 	m := &auditdMode{
 		confDir: filepath.Join(dir, "auditd"),
 		logFile: filepath.Join(dir, "auditd", "audit.log"),
-		parent:  parent,
-		exe:     exe,
+		w:       w,
 		keep:    keep,
 		initial: st,
 	}
@@ -198,7 +209,7 @@ func (m *auditdMode) Before(ctx context.Context, round int) error {
 			return fmt.Errorf("%w: auditd not registered with the kernel after %s: %s", errSkipMode, readyTimeout, m.stderr)
 		}
 	}
-	for _, args := range [][]string{{"-D"}, {"-b", backlogLimit}, auditRule, {"-e", "1"}} {
+	for _, args := range [][]string{{"-D"}, {"-b", backlogLimit}, auditRule(m.w), {"-e", "1"}} {
 		if err := auditctl(args...); err != nil {
 			m.stop()
 			return err
@@ -226,6 +237,20 @@ func (m *auditdMode) After(ctx context.Context, res *roundResult) error {
 	if st.BacklogWaitActual >= 0 {
 		ar.BacklogWaitMS, ar.WaitReported = st.BacklogWaitActual-m.waitFrom, true
 	}
+	// Let auditd take what the kernel still holds for it before stopping
+	// it: records queued when it exits would be missing from its log.
+	drainStart := time.Now()
+	for st.Backlog > 0 && time.Since(drainStart) < stopTimeout {
+		time.Sleep(10 * time.Millisecond)
+		if st, err = readAuditStatus(); err != nil {
+			m.stop()
+			return err
+		}
+	}
+	ar.Drain = time.Since(drainStart)
+	// auditd writes what it took with a short delay (its flush
+	// settings); a record taken just before SIGTERM was seen missing.
+	time.Sleep(100 * time.Millisecond)
 	if err := m.quiesce(); err != nil {
 		m.stop()
 		return err
@@ -238,7 +263,7 @@ func (m *auditdMode) After(ctx context.Context, res *roundResult) error {
 		return fmt.Errorf("auditd log: %w", err)
 	}
 	defer f.Close()
-	n, err := countAuditExecs(f, m.parent, m.exe)
+	n, err := countAudit(f, func(r auditRecord) bool { return m.w.matchAudit(r, res.WorkerPID) })
 	if err != nil {
 		return fmt.Errorf("auditd log %s: %w", m.logFile, err)
 	}
@@ -249,7 +274,7 @@ func (m *auditdMode) After(ctx context.Context, res *roundResult) error {
 	return nil
 }
 
-// quiesce disables audit and unloads the execve rule; "never,task" keeps
+// quiesce disables audit and unloads the workload's rule; "never,task" keeps
 // the tasks the next rounds create free of audit contexts.
 func (m *auditdMode) quiesce() error {
 	for _, args := range [][]string{{"-e", "0"}, {"-D"}, neverTask, {"-b", strconv.FormatInt(m.initial.BacklogLimit, 10)}} {
@@ -318,7 +343,7 @@ func readAuditStatus() (auditStatus, error) {
 
 func parseAuditStatus(b []byte) (auditStatus, error) {
 	st := auditStatus{BacklogWaitActual: -1}
-	fields := map[string]*int64{"enabled": &st.Enabled, "pid": &st.PID, "backlog_limit": &st.BacklogLimit, "lost": &st.Lost}
+	fields := map[string]*int64{"enabled": &st.Enabled, "pid": &st.PID, "backlog_limit": &st.BacklogLimit, "lost": &st.Lost, "backlog": &st.Backlog}
 	found := 0
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
@@ -341,7 +366,7 @@ func parseAuditStatus(b []byte) (auditStatus, error) {
 		found++
 	}
 	if found != len(fields) {
-		return st, fmt.Errorf("auditctl -s: want enabled, pid, backlog_limit and lost in %q", b)
+		return st, fmt.Errorf("auditctl -s: want enabled, pid, backlog_limit, lost and backlog in %q", b)
 	}
 	return st, nil
 }
@@ -362,37 +387,121 @@ func auditRules() ([]string, error) {
 	return rules, nil
 }
 
-// countAuditExecs counts the SYSCALL records of successful execve/execveat
-// calls (x86_64 syscalls 59 and 322) made by children of parent running exe.
-func countAuditExecs(r io.Reader, parent int, exe string) (int, error) {
-	ppid := "ppid=" + strconv.Itoa(parent)
-	n := 0
+// auditRecord is the part of an auditd event (a SYSCALL record and the
+// PATH records that go with it) the workloads match.
+type auditRecord struct {
+	Syscall   int
+	Success   bool
+	PID, PPID int
+	Exe       string
+	Paths     []string // the name= of every PATH record of the event
+}
+
+// countAudit counts the events of auditd's log that match. The records of
+// one event share the id in msg=audit(TIME:SERIAL).
+func countAudit(r io.Reader, match func(auditRecord) bool) (int, error) {
+	events := map[string]*auditRecord{}
+	var order []string
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "type=SYSCALL ") {
+		id := auditEventID(line)
+		if rec, ok := parseAuditSyscall(line); ok {
+			if prev, ok := events[id]; ok { // its PATH records came first
+				rec.Paths = prev.Paths
+			} else {
+				order = append(order, id)
+			}
+			events[id] = &rec
 			continue
 		}
-		// The enriched format appends interpreted fields after 0x1d.
-		raw, _, _ := strings.Cut(line, "\x1d")
-		var sys, gotPPID, success, gotExe string
-		for _, f := range strings.Fields(raw) {
-			switch {
-			case strings.HasPrefix(f, "syscall="):
-				sys = f
-			case strings.HasPrefix(f, "ppid="):
-				gotPPID = f
-			case strings.HasPrefix(f, "success="):
-				success = f
-			case strings.HasPrefix(f, "exe="):
-				gotExe = strings.Trim(strings.TrimPrefix(f, "exe="), `"`)
+		if name, ok := auditPathName(line); ok {
+			rec, ok := events[id]
+			if !ok {
+				rec = &auditRecord{Syscall: -1}
+				events[id] = rec
+				order = append(order, id)
 			}
+			rec.Paths = append(rec.Paths, name)
 		}
-		if (sys == "syscall=59" || sys == "syscall=322") && success == "success=yes" &&
-			gotPPID == ppid && filepath.Base(gotExe) == exe {
+	}
+	n := 0
+	for _, id := range order {
+		if rec := events[id]; rec.Syscall >= 0 && match(*rec) {
 			n++
 		}
 	}
 	return n, sc.Err()
+}
+
+// auditEventID is the TIME:SERIAL of a log line's msg=audit(...).
+func auditEventID(line string) string {
+	_, rest, ok := strings.Cut(line, "msg=audit(")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, ")")
+	return id
+}
+
+// auditFields splits a log line into its key=value fields (the raw part:
+// the enriched format appends interpreted fields after 0x1d).
+func auditFields(line string) map[string]string {
+	raw, _, _ := strings.Cut(line, "\x1d")
+	f := map[string]string{}
+	for _, kv := range strings.Fields(raw) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			f[k] = v
+		}
+	}
+	return f
+}
+
+// parseAuditSyscall reads a type=SYSCALL line of the log; ok is false for
+// other lines.
+func parseAuditSyscall(line string) (rec auditRecord, ok bool) {
+	if !strings.HasPrefix(line, "type=SYSCALL ") {
+		return rec, false
+	}
+	f := auditFields(line)
+	return auditRecord{
+		Syscall: atoiOr(f["syscall"], -1),
+		Success: f["success"] == "yes",
+		PID:     atoiOr(f["pid"], -1),
+		PPID:    atoiOr(f["ppid"], -1),
+		Exe:     auditString(f["exe"]),
+	}, true
+}
+
+// auditPathName is the name= of a type=PATH line.
+func auditPathName(line string) (string, bool) {
+	if !strings.HasPrefix(line, "type=PATH ") {
+		return "", false
+	}
+	name, ok := auditFields(line)["name"]
+	if !ok || name == "(null)" {
+		return "", false
+	}
+	return auditString(name), true
+}
+
+// auditString decodes a string field: quoted, or hex when it holds
+// characters that need it.
+func auditString(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	if b, err := hex.DecodeString(v); err == nil {
+		return string(b)
+	}
+	return v
+}
+
+func atoiOr(s string, or int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return or
+	}
+	return n
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,18 +31,19 @@ const (
 
 // sensorRound is what one sensor round measured besides its time.
 type sensorRound struct {
-	PeakHWMKiB  int64         // max VmHWM seen while the round ran
-	EndRSSKiB   int64         // VmRSS at the end of the round
-	EndRSS      rssBreakdown  // where that RSS is, from /proc/PID/smaps
-	MaxRSSKiB   int64         // ru_maxrss at exit: the lifetime peak, flush included
-	CPURound    time.Duration // sensor CPU (user+sys) during the timed loop
-	CPUAfter    time.Duration // sensor CPU from the end of the loop to exit (drain, flush)
-	StopTime    time.Duration // SIGTERM to exit
-	Counted     bool          // false when the output was not kept (/dev/null)
-	Exported    int           // process.exec records of the workload's children
-	ExecRecords int           // all process.exec records (the machine is shared)
-	Dropped     int64         // final sum of sensor.events.dropped
-	DropSeries  []string      // non-zero drop series, "stage/reason/event.name=N"
+	PeakHWMKiB   int64          // max VmHWM seen while the round ran
+	EndRSSKiB    int64          // VmRSS at the end of the round
+	EndRSS       rssBreakdown   // where that RSS is, from /proc/PID/smaps
+	MaxRSSKiB    int64          // ru_maxrss at exit: the lifetime peak, flush included
+	CPURound     time.Duration  // sensor CPU (user+sys) during the timed loop
+	CPUAfter     time.Duration  // sensor CPU from the end of the loop to exit (drain, flush)
+	StopTime     time.Duration  // SIGTERM to exit
+	Counted      bool           // false when the output was not kept (/dev/null)
+	Exported     int            // the workload's records (workload.matchRecord)
+	EventRecords int            // all records of the workload's event names (the machine is shared)
+	Failed       map[string]int // the worker's records with error.type ("event error" → count)
+	Dropped      int64          // final sum of sensor.events.dropped
+	DropSeries   []string       // non-zero drop series, "stage/reason/event.name=N"
 }
 
 // sensorMode starts `otel-sensor run --output FILE` before the round and
@@ -49,12 +51,12 @@ type sensorRound struct {
 type sensorMode struct {
 	name    string
 	bin     string
-	dir     string // per-round output files live here
-	devNull bool   // write to /dev/null instead of a file
-	stopped bool   // SIGSTOP the sensor while the loop runs (diagnostic)
-	keep    bool   // keep output files
-	parent  int    // the workload's children have this parent pid
-	exe     string // and this executable name
+	env     []string // the sensor's environment (sensorEnviron)
+	dir     string   // per-round output files live here
+	devNull bool     // write to /dev/null instead of a file
+	stopped bool     // SIGSTOP the sensor while the loop runs (diagnostic)
+	keep    bool     // keep output files
+	w       *workload
 
 	cmd      *exec.Cmd
 	out      string
@@ -73,6 +75,7 @@ func (m *sensorMode) Before(ctx context.Context, round int) error {
 		os.Remove(m.out)
 	}
 	cmd := exec.Command(m.bin, "run", "--output", m.out)
+	cmd.Env = m.env
 	cmd.Stdout = io.Discard
 	// Its own process group: a ^C at the terminal reaches only the
 	// harness, which then stops the sensor itself.
@@ -206,19 +209,58 @@ func (m *sensorMode) After(ctx context.Context, res *roundResult) error {
 		return fmt.Errorf("open sensor output: %w", err)
 	}
 	defer f.Close()
-	c, err := countOutput(f, m.parent, m.exe)
+	c, err := countOutput(f, m.w, res.WorkerPID)
 	if err != nil {
 		return fmt.Errorf("read sensor output %s: %w", m.out, err)
 	}
 	sr.Counted = true
 	sr.Exported = c.Exported
-	sr.ExecRecords = c.ExecRecords
+	sr.EventRecords = c.EventRecords
+	sr.Failed = c.Failed
 	sr.Dropped = c.Dropped
 	sr.DropSeries = c.DropSeries
 	if !m.keep {
 		os.Remove(m.out)
 	}
 	return nil
+}
+
+// sensorEnviron is the environment the sensor runs with: base (the
+// harness's own), plus each KEY=VALUE of defaults whose KEY base does not
+// set, with each KEY=VALUE of overrides replacing whatever was there.
+func sensorEnviron(base, defaults, overrides []string) []string {
+	env := slices.Clone(base)
+	set := func(kv string, replace bool) {
+		key, _, _ := strings.Cut(kv, "=")
+		for i, e := range env {
+			if k, _, _ := strings.Cut(e, "="); k == key {
+				if replace {
+					env[i] = kv
+				}
+				return
+			}
+		}
+		env = append(env, kv)
+	}
+	for _, kv := range defaults {
+		set(kv, false)
+	}
+	for _, kv := range overrides {
+		set(kv, true)
+	}
+	return env
+}
+
+// sensorSettings are the OTEL_SENSOR_* variables of env, for the report.
+func sensorSettings(env []string) []string {
+	var s []string
+	for _, e := range env {
+		if strings.HasPrefix(e, "OTEL_SENSOR_") {
+			s = append(s, e)
+		}
+	}
+	slices.Sort(s)
+	return s
 }
 
 // Close kills a sensor left running by a failed round.
