@@ -33,6 +33,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 const volatile __u32 self_tgid = 0;      /* the sensor itself: never reported */
 const volatile __u32 watch_ppid = 0;     /* when set, only this process's children */
 const volatile __u64 wakeup_bytes = 0;   /* wake the reader once this much is pending */
+const volatile __u64 urgent_bytes = 0;   /* wake it on every record past this */
 const volatile __u32 open_mode = OPEN_WRITES; /* enum open_mode: which opens are reported */
 const volatile bool report_failed = false;   /* report file syscalls that failed */
 
@@ -169,16 +170,18 @@ static __always_inline void count_drop(__u32 type, __u32 reason)
 		*n += 1;
 }
 
-/* Wakeups are batched: only the record that takes the pending data across
- * wakeup_bytes wakes the reader. Past the threshold the reader is awake and
- * reads until the ring is empty; below it, the reader polls on a short
- * deadline, so a quiet system still sees its events promptly. Waking on
- * every record above the threshold would cost a wakeup per record exactly
- * when the reader is behind. pending is the data in the ring including this
- * record's size bytes. */
+/* Wakeups are batched: the record that takes the pending data across
+ * wakeup_bytes wakes the reader; past the threshold the reader is awake and
+ * reads until the ring is empty, below it the reader polls on a short
+ * deadline. A crossing can be missed when records of two CPUs land at once,
+ * so once urgent_bytes are pending every record wakes the reader (it is
+ * behind: a wakeup per record is the lesser cost). pending is the data in
+ * the ring including this record, whose size with its 8-byte header and
+ * padding is what BPF_RB_AVAIL_DATA counts. */
 static __always_inline __u64 wakeup_flag(__u64 pending, __u64 size)
 {
-	if (pending >= wakeup_bytes && pending - size < wakeup_bytes)
+	__u64 used = (size + 8 + 7) & ~7ULL;
+	if (pending >= urgent_bytes || (pending >= wakeup_bytes && pending - used < wakeup_bytes))
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -192,7 +195,7 @@ static __always_inline __u64 submit_flag(__u64 size)
 /* For bpf_ringbuf_output: the record is not in the ring yet. */
 static __always_inline __u64 output_flag(__u64 size)
 {
-	return wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size, size);
+	return wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + ((size + 8 + 7) & ~7ULL), size);
 }
 
 static __always_inline void read_creds(struct task_struct *t, struct cred_ids *c)

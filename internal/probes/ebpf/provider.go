@@ -243,6 +243,7 @@ func (p *Provider) configure(spec *ebpf.CollectionSpec) error {
 		"self_tgid":     self,
 		"watch_ppid":    p.opts.WatchParent,
 		"wakeup_bytes":  uint64(p.opts.WakeupBytes),
+		"urgent_bytes":  uint64(p.opts.RingBufferBytes / 2),
 		"open_mode":     p.opts.Opens.kernel(),
 		"report_failed": p.opts.ReportFailed,
 	} {

@@ -305,6 +305,7 @@ const (
 	sensorVarUnusedBtfAnchor  = "unused_btf_anchor"
 	sensorVarUnusedExecRecord = "unused_exec_record"
 	sensorVarUnusedFileRecord = "unused_file_record"
+	sensorVarUrgentBytes      = "urgent_bytes"
 	sensorVarWakeupBytes      = "wakeup_bytes"
 	sensorVarWatchPpid        = "watch_ppid"
 )
@@ -385,6 +386,7 @@ type sensorVariableSpecs struct {
 	UnusedBtfAnchor  *ebpf.VariableSpec `ebpf:"unused_btf_anchor"`
 	UnusedExecRecord *ebpf.VariableSpec `ebpf:"unused_exec_record"`
 	UnusedFileRecord *ebpf.VariableSpec `ebpf:"unused_file_record"`
+	UrgentBytes      *ebpf.VariableSpec `ebpf:"urgent_bytes"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 	WatchPpid        *ebpf.VariableSpec `ebpf:"watch_ppid"`
 }
@@ -448,6 +450,7 @@ type sensorVariables struct {
 	UnusedBtfAnchor  *ebpf.Variable `ebpf:"unused_btf_anchor"`
 	UnusedExecRecord *ebpf.Variable `ebpf:"unused_exec_record"`
 	UnusedFileRecord *ebpf.Variable `ebpf:"unused_file_record"`
+	UrgentBytes      *ebpf.Variable `ebpf:"urgent_bytes"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 	WatchPpid        *ebpf.Variable `ebpf:"watch_ppid"`
 }
