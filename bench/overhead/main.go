@@ -312,8 +312,8 @@ func progress(r *roundResult, w *workload, spec workerSpec) string {
 	perOp := func(d time.Duration) float64 { return d.Seconds() / float64(n) * 1e6 }
 	s := fmt.Sprintf("%.3f s  %6.1f µs/%s (CPU %6.1f µs)  bpf progs %d", r.Elapsed.Seconds(), perOp(r.Elapsed), w.op, perOp(r.CPU), r.BPFPrograms)
 	if sr := r.Sensor; sr != nil {
-		s += fmt.Sprintf("  VmHWM %.1f MiB  ru_maxrss %.1f MiB  CPU %.1f+%.1f µs/%s",
-			mib(sr.PeakHWMKiB), mib(sr.MaxRSSKiB), perOp(sr.CPURound), perOp(sr.CPUAfter), w.op)
+		s += fmt.Sprintf("  VmHWM %.1f MiB (at exit %.1f MiB)  CPU %.1f+%.1f µs/%s",
+			mib(sr.PeakHWMKiB), mib(sr.LastHWMKiB), perOp(sr.CPURound), perOp(sr.CPUAfter), w.op)
 		if sr.Counted {
 			s += fmt.Sprintf("  exported %d/%d (all %s %d) dropped %d", sr.Exported, w.expected(all), strings.Join(w.events, "+"), sr.EventRecords, sr.Dropped)
 			if len(sr.Failed) > 0 {

@@ -125,7 +125,7 @@ func micros(sec float64) string {
 // sensorSummary aggregates the sensor rounds of one mode.
 type sensorSummary struct {
 	rounds           int
-	peakKiB          int64 // max over rounds of max(VmHWM sampled, ru_maxrss)
+	peakKiB          int64 // max over rounds of the last VmHWM before exit
 	peakHWMKiB       int64 // max VmHWM sampled while the workload ran
 	endRSS           []float64
 	endExe, endBPF   []float64
@@ -150,7 +150,7 @@ func (r *results) sensorSummary(mode string) (sensorSummary, bool) {
 		}
 		sr := res.Sensor
 		s.rounds++
-		s.peakKiB = max(s.peakKiB, sr.PeakHWMKiB, sr.MaxRSSKiB)
+		s.peakKiB = max(s.peakKiB, sr.PeakHWMKiB, sr.LastHWMKiB)
 		s.peakHWMKiB = max(s.peakHWMKiB, sr.PeakHWMKiB)
 		s.endRSS = append(s.endRSS, mib(sr.EndRSSKiB))
 		s.endExe = append(s.endExe, mib(sr.EndRSS.ExeKiB))
@@ -257,8 +257,8 @@ func (r *results) write(w io.Writer, m machine) {
 		if set := r.settings[mode]; len(set) > 0 {
 			fmt.Fprintf(w, "%s: ran with %s.\n", mode, strings.Join(set, " "))
 		}
-		fmt.Fprintf(w, "%s: peak RSS %.1f MiB (max over rounds of VmHWM sampled every %s while the workload ran, %.1f MiB, and ru_maxrss at exit, which includes start-up and the final flush); VmRSS at the end of a round: median %.1f MiB = %.1f MiB of the sensor's binary + %.1f MiB of eBPF maps (the ring buffer, its data pages mapped twice) + %.1f MiB other (Go heap, stacks).\n",
-			mode, mib(s.peakKiB), rssEvery, mib(s.peakHWMKiB), median(s.endRSS), median(s.endExe), median(s.endBPF), median(s.endAnon))
+		fmt.Fprintf(w, "%s: peak RSS %.1f MiB (max over rounds of the sensor's VmHWM, its lifetime peak, read every %s after SIGTERM until it exited, so start-up, drain and final flush included; sampled every %s while the workload ran: %.1f MiB); VmRSS at the end of a round: median %.1f MiB = %.1f MiB of the sensor's binary + %.1f MiB of eBPF maps (the ring buffer, its data pages mapped twice) + %.1f MiB other (Go heap, stacks).\n",
+			mode, mib(s.peakKiB), exitEvery, rssEvery, mib(s.peakHWMKiB), median(s.endRSS), median(s.endExe), median(s.endBPF), median(s.endAnon))
 		if s.counted {
 			fmt.Fprintf(w, "%s: exported/expected %s records of the worker (%d per iteration, warm-up included): %d/%d (%.2f%%; worst round %d/%d); %d %s records in all (the machine is shared); sensor.events.dropped at exit, summed over rounds: %d",
 				mode, events, r.w.perIter, s.exported, s.expect, 100*float64(s.exported)/float64(s.expect), s.minExported, r.w.expected(r.n+r.warmup), s.eventRecords, events, s.dropped)

@@ -24,6 +24,8 @@ const (
 	// rssEvery is how often the sensor's /proc/PID/status is sampled
 	// while the workload runs.
 	rssEvery = 50 * time.Millisecond
+	// exitEvery is how often it is sampled between SIGTERM and exit.
+	exitEvery = 5 * time.Millisecond
 	// clockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat:
 	// 100 on every Linux architecture Go supports.
 	clockTicks = 100
@@ -31,10 +33,17 @@ const (
 
 // sensorRound is what one sensor round measured besides its time.
 type sensorRound struct {
-	PeakHWMKiB   int64          // max VmHWM seen while the round ran
-	EndRSSKiB    int64          // VmRSS at the end of the round
-	EndRSS       rssBreakdown   // where that RSS is, from /proc/PID/smaps
-	MaxRSSKiB    int64          // ru_maxrss at exit: the lifetime peak, flush included
+	PeakHWMKiB int64        // max VmHWM seen while the round ran
+	EndRSSKiB  int64        // VmRSS at the end of the round
+	EndRSS     rssBreakdown // where that RSS is, from /proc/PID/smaps
+	// LastHWMKiB is the last VmHWM read before the sensor exited (every
+	// exitEvery after SIGTERM): its lifetime peak, drain and final flush
+	// included. Not ru_maxrss: wait4 reports for the sensor the high-water
+	// mark of the memory it ran in before its exec, which is the harness's
+	// own (os/exec starts it with clone(CLONE_VM|CLONE_VFORK); the kernel
+	// keeps that mm's peak in the new process's maxrss at exec), so
+	// ru_maxrss was the harness's RSS whenever that was the larger.
+	LastHWMKiB   int64
 	CPURound     time.Duration  // sensor CPU (user+sys) during the timed loop
 	CPUAfter     time.Duration  // sensor CPU from the end of the loop to exit (drain, flush)
 	StopTime     time.Duration  // SIGTERM to exit
@@ -183,21 +192,32 @@ func (m *sensorMode) After(ctx context.Context, res *roundResult) error {
 		m.kill()
 		return fmt.Errorf("signal sensor: %w", err)
 	}
+	// VmHWM until the sensor is gone (the line disappears once its
+	// memory is released at exit).
+	sr.LastHWMKiB = sr.PeakHWMKiB
+	tick := time.NewTicker(exitEvery)
+	defer tick.Stop()
+	timeout := time.After(stopTimeout)
 	var werr error
-	select {
-	case werr = <-m.done:
-	case <-time.After(stopTimeout):
-		m.kill()
-		return fmt.Errorf("sensor did not exit within %s of SIGTERM; stderr:\n%s", stopTimeout, m.stderr)
+wait:
+	for {
+		select {
+		case werr = <-m.done:
+			break wait
+		case <-tick.C:
+			if st, err := readStatus(pid); err == nil {
+				sr.LastHWMKiB = max(sr.LastHWMKiB, st.HWMKiB)
+			}
+		case <-timeout:
+			m.kill()
+			return fmt.Errorf("sensor did not exit within %s of SIGTERM; stderr:\n%s", stopTimeout, m.stderr)
+		}
 	}
 	sr.StopTime = time.Since(stopAt)
 	ps := m.cmd.ProcessState
 	m.cmd = nil
 	if werr != nil || ps.ExitCode() != 0 {
 		return fmt.Errorf("sensor exit after SIGTERM: %v (want exit 0); stderr:\n%s", werr, m.stderr)
-	}
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		sr.MaxRSSKiB = ru.Maxrss
 	}
 	sr.CPUAfter = ps.UserTime() + ps.SystemTime() - cpuEnd
 
