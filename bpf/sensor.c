@@ -69,19 +69,12 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-/* Arguments of a file syscall between its entry and exit, by thread id. */
+/* The arguments of a file or socket syscall, from its saved registers. */
 struct pending_call {
 	__u64 args[6];
 	__u32 id;
 	__u32 _pad;
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct pending_call);
-} pending_calls SEC(".maps");
 
 /* Credentials at entry of a set*id syscall, by thread id. */
 struct {
@@ -124,6 +117,14 @@ struct {
 	__type(value, __u32); /* enum path_exclusion */
 } excluded_inodes SEC(".maps");
 
+/* enum exclusion_state: which exclusion maps have entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} exclusion_flags SEC(".maps");
+
 /* Events not emitted because of an exclusion, by enum exclusion. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -139,6 +140,7 @@ struct btf_anchor {
 	enum exclusion exclusion;
 	enum exclusion_mark exclusion_mark;
 	enum path_exclusion path_exclusion;
+	enum exclusion_state exclusion_state;
 	struct sock_record sock;
 	enum sock_op sock_op;
 	struct fork_record fork;
@@ -198,17 +200,21 @@ static __always_inline __u64 output_flag(__u64 size)
 	return wakeup_flag(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + ((size + 8 + 7) & ~7ULL), size);
 }
 
+/* t is a BTF pointer (a tracepoint argument or bpf_get_current_task_btf):
+ * its fields and the structures it points to are read with direct loads,
+ * which the verifier makes fault-safe, at a fraction of the cost of a
+ * bpf_probe_read_kernel call each. */
 static __always_inline void read_creds(struct task_struct *t, struct cred_ids *c)
 {
-	const struct cred *cr = BPF_CORE_READ(t, cred);
-	c->uid = BPF_CORE_READ(cr, uid.val);
-	c->euid = BPF_CORE_READ(cr, euid.val);
-	c->suid = BPF_CORE_READ(cr, suid.val);
-	c->fsuid = BPF_CORE_READ(cr, fsuid.val);
-	c->gid = BPF_CORE_READ(cr, gid.val);
-	c->egid = BPF_CORE_READ(cr, egid.val);
-	c->sgid = BPF_CORE_READ(cr, sgid.val);
-	c->fsgid = BPF_CORE_READ(cr, fsgid.val);
+	const struct cred *cr = t->cred;
+	c->uid = cr->uid.val;
+	c->euid = cr->euid.val;
+	c->suid = cr->suid.val;
+	c->fsuid = cr->fsuid.val;
+	c->gid = cr->gid.val;
+	c->egid = cr->egid.val;
+	c->sgid = cr->sgid.val;
+	c->fsgid = cr->fsgid.val;
 }
 
 static __always_inline __u32 fill_task(struct task_struct *t, struct task_ctx *c)
@@ -216,17 +222,18 @@ static __always_inline __u32 fill_task(struct task_struct *t, struct task_ctx *c
 	__u32 flags = 0;
 
 	c->ktime = bpf_ktime_get_boot_ns();
-	c->pid = BPF_CORE_READ(t, tgid);
-	c->tid = BPF_CORE_READ(t, pid);
-	c->ppid = BPF_CORE_READ(t, real_parent, tgid);
-	c->start_time = BPF_CORE_READ(t, group_leader, start_boottime);
-	c->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	c->pid = t->tgid;
+	c->tid = t->pid;
+	c->ppid = t->real_parent->tgid;
+	c->start_time = t->group_leader->start_boottime;
+	c->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
 	if (bpf_core_field_exists(t->loginuid)) {
-		c->loginuid = BPF_CORE_READ(t, loginuid.val);
+		c->loginuid = t->loginuid.val;
 		flags |= FLAG_LOGINUID;
 	}
 	read_creds(t, &c->creds);
-	bpf_probe_read_kernel_str(c->comm, sizeof(c->comm), &t->comm);
+	/* comm is always NUL-terminated within its 16 bytes. */
+	__builtin_memcpy(c->comm, t->comm, sizeof(c->comm));
 	return flags;
 }
 
@@ -277,6 +284,7 @@ enum {
 struct walk {
 	struct dentry *dentry;
 	struct mount *mnt;
+	struct dentry *mnt_root; /* of mnt, read when the walk enters it */
 	__u32 cpu;
 	__u32 pos;   /* next write offset in the scratch buffer */
 	__u32 limit; /* no new component starts at or beyond this */
@@ -286,6 +294,41 @@ struct walk {
 	__u32 excluded; /* an excluded file or directory was on the way */
 	__u32 steps;    /* components walked so far */
 };
+
+/* The walk reads kernel memory with bpf_probe_read_kernel: its pointers come
+ * from the fd table and fs_struct, which it cannot take typed (typed
+ * pointers double the states the verifier checks in the loop). To keep that
+ * to two reads per component (the dentry's links, then its name), d_parent,
+ * d_name and d_inode are read as one block: they are adjacent in every
+ * kernel since 3.x; CO-RE offsets decide at load time, and the
+ * field-by-field reads remain for a kernel that orders them otherwise. The
+ * mount root is read once per mount, not once per component. */
+struct dentry_links {
+	struct dentry *parent;
+	__u64 hash_len; /* struct qstr: hash, then len (little-endian) */
+	const unsigned char *name;
+	struct inode *inode;
+};
+
+static __always_inline bool dentry_links_adjacent(void)
+{
+	__u32 base = bpf_core_field_offset(struct dentry, d_parent);
+	return bpf_core_field_offset(struct dentry, d_name) == base + 8 &&
+	       bpf_core_field_offset(struct dentry, d_inode) == base + 24 &&
+	       bpf_core_field_offset(struct qstr, name) == 8;
+}
+
+static __always_inline void read_dentry(struct dentry *d, struct dentry_links *l)
+{
+	if (dentry_links_adjacent()) {
+		if (bpf_probe_read_kernel(l, sizeof(*l), (void *)d + bpf_core_field_offset(struct dentry, d_parent)) < 0)
+			__builtin_memset(l, 0, sizeof(*l));
+		return;
+	}
+	l->parent = BPF_CORE_READ(d, d_parent);
+	l->name = BPF_CORE_READ(d, d_name.name);
+	l->inode = BPF_CORE_READ(d, d_inode);
+}
 
 static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 {
@@ -329,7 +372,9 @@ static long walk_step(__u32 i, void *ctx)
 	struct walk *w = ctx;
 	struct dentry *d = w->dentry;
 	struct mount *mnt = w->mnt;
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	struct dentry_links l;
+	read_dentry(d, &l);
+	struct dentry *parent = l.parent;
 
 	if (w->check) {
 		struct inode_key k = inode_of(d);
@@ -342,7 +387,7 @@ static long walk_step(__u32 i, void *ctx)
 		}
 	}
 
-	if (d == BPF_CORE_READ(mnt, mnt.mnt_root)) {
+	if (d == w->mnt_root) {
 		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
 		if (mp == mnt) { /* the root of the mount tree */
 			w->done = 1;
@@ -350,10 +395,11 @@ static long walk_step(__u32 i, void *ctx)
 		}
 		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = mp;
+		w->mnt_root = BPF_CORE_READ(mp, mnt.mnt_root);
 		return 0;
 	}
 
-	if (!append_name(w->cpu, &w->pos, w->limit, BPF_CORE_READ(d, d_name.name)))
+	if (!append_name(w->cpu, &w->pos, w->limit, l.name))
 		return 1;
 	w->steps++;
 	/* A dentry that is its own parent without being a mount root is not
@@ -366,6 +412,15 @@ static long walk_step(__u32 i, void *ctx)
 	}
 	w->dentry = parent;
 	return 0;
+}
+
+/* Whether the path exclusions have entries (set by the sensor): walks only
+ * look dentries up when they do. */
+static __always_inline __u32 exclusion_state(void)
+{
+	__u32 key = 0;
+	__u32 *st = bpf_map_lookup_elem(&exclusion_flags, &key);
+	return st ? *st : 0;
 }
 
 /* Appends the components of a path at offset pos; returns the new offset
@@ -388,6 +443,10 @@ static __always_inline __u32 append_checked_path(__u32 cpu, struct dentry *dentr
 		*truncated = true;
 		return pos;
 	}
+	if (check && !(exclusion_state() & EXCLUDING_INODES))
+		w.check = WALK_NO_CHECK;
+	struct mount *m0 = w.mnt;
+	w.mnt_root = BPF_CORE_READ(m0, mnt.mnt_root);
 	bpf_loop(PATH_DEPTH_MAX, walk_step, &w, 0);
 	*truncated = !w.done;
 	*disconnected = w.disconnected;
@@ -646,18 +705,10 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 /* ---- credentials -------------------------------------------------------- */
 
 /* x86_64 syscall numbers of the set*id family. */
-#define NR_SETUID 105
-#define SETID_SPAN 19 /* setuid (105) .. setfsgid (123) */
-#define SETID_MASK ((1u << (105 - NR_SETUID)) | (1u << (106 - NR_SETUID)) | /* setuid setgid */ \
-		    (1u << (113 - NR_SETUID)) | (1u << (114 - NR_SETUID)) | /* setreuid setregid */ \
-		    (1u << (117 - NR_SETUID)) | (1u << (119 - NR_SETUID)) | /* setresuid setresgid */ \
-		    (1u << (122 - NR_SETUID)) | (1u << (123 - NR_SETUID)))  /* setfsuid setfsgid */
-
-static __always_inline bool is_setid(long id)
-{
-	__u64 off = (__u64)(id - NR_SETUID);
-	return off < SETID_SPAN && ((SETID_MASK >> off) & 1);
-}
+enum {
+	NR_setuid = 105, NR_setgid = 106, NR_setreuid = 113, NR_setregid = 114,
+	NR_setresuid = 117, NR_setresgid = 119, NR_setfsuid = 122, NR_setfsgid = 123,
+};
 
 /* ---- files -------------------------------------------------------------- */
 
@@ -731,13 +782,22 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
 	if (fd < 0)
 		return NULL;
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if ((__u64)fd >= BPF_CORE_READ(fdt, max_fds))
+	struct fdtable *fdt = task->files->fdt;
+	if ((__u64)fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
+}
+
+/* The dentry and mount of an open file, in one read. */
+static __always_inline struct path file_path(struct file *f)
+{
+	struct path p = {};
+	if (f)
+		bpf_core_read(&p, sizeof(p), &f->f_path);
+	return p;
 }
 
 /* Appends the user string at offset *pos (without its NUL) and returns
@@ -784,13 +844,17 @@ static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task
 		struct dentry *d;
 		struct vfsmount *m;
 		if (dirfd == AT_FDCWD_) {
-			struct fs_struct *fs = BPF_CORE_READ(task, fs);
-			d = BPF_CORE_READ(fs, pwd.dentry);
-			m = BPF_CORE_READ(fs, pwd.mnt);
+			/* Read, not loaded: the walk takes untyped pointers
+			 * (typed ones here would double the states the
+			 * verifier has to check in it). */
+			struct path pwd = {};
+			bpf_core_read(&pwd, sizeof(pwd), &task->fs->pwd);
+			d = pwd.dentry;
+			m = pwd.mnt;
 		} else {
-			struct file *f = fd_file(task, dirfd);
-			d = BPF_CORE_READ(f, f_path.dentry);
-			m = BPF_CORE_READ(f, f_path.mnt);
+			struct path fp = file_path(fd_file(task, dirfd));
+			d = fp.dentry;
+			m = fp.mnt;
 		}
 		bool ex;
 		pos = append_checked_path(cpu, d, m, pos, &trunc, &disc, WALK_BASE, &ex);
@@ -810,9 +874,9 @@ static __always_inline __u32 append_fd_path(__u32 cpu, struct task_struct *task,
 {
 	bool trunc = false, disc = false, ex;
 	struct file *f = fd_file(task, fd);
+	struct path fp = file_path(f);
 	__u32 start = pos;
-	pos = append_checked_path(cpu, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), pos, &trunc,
-				  &disc, WALK_TARGET, &ex);
+	pos = append_checked_path(cpu, fp.dentry, fp.mnt, pos, &trunc, &disc, WALK_TARGET, &ex);
 	*excluded |= ex;
 	*flags |= FLAG_PATH1_EXACT;
 	if (trunc)
@@ -1103,6 +1167,37 @@ static __always_inline void emit_sock(struct task_struct *task, const struct pen
 
 /* ---- syscall entry and exit ---------------------------------------------- */
 
+/* What each hooked syscall is, by x86_64 number. A table rather than the
+ * switches of file_op() and sock_op(): one load decides, and the verifier
+ * does not learn the exact syscall number on each branch, which would make
+ * it check the whole file path once per syscall. */
+enum { CLASS_NONE = 0, CLASS_SETID = 1, CLASS_FILE = 2, CLASS_SOCK = 3 };
+#define SYSCALL_TABLE 512
+
+static const __u8 syscall_class[SYSCALL_TABLE] = {
+	[NR_setuid] = CLASS_SETID, [NR_setgid] = CLASS_SETID, [NR_setreuid] = CLASS_SETID,
+	[NR_setregid] = CLASS_SETID, [NR_setresuid] = CLASS_SETID, [NR_setresgid] = CLASS_SETID,
+	[NR_setfsuid] = CLASS_SETID, [NR_setfsgid] = CLASS_SETID,
+	[NR_open] = CLASS_FILE, [NR_truncate] = CLASS_FILE, [NR_ftruncate] = CLASS_FILE,
+	[NR_rename] = CLASS_FILE, [NR_mkdir] = CLASS_FILE, [NR_rmdir] = CLASS_FILE,
+	[NR_creat] = CLASS_FILE, [NR_link] = CLASS_FILE, [NR_unlink] = CLASS_FILE,
+	[NR_symlink] = CLASS_FILE, [NR_chmod] = CLASS_FILE, [NR_fchmod] = CLASS_FILE,
+	[NR_chown] = CLASS_FILE, [NR_fchown] = CLASS_FILE, [NR_lchown] = CLASS_FILE,
+	[NR_openat] = CLASS_FILE, [NR_mkdirat] = CLASS_FILE, [NR_fchownat] = CLASS_FILE,
+	[NR_unlinkat] = CLASS_FILE, [NR_renameat] = CLASS_FILE, [NR_linkat] = CLASS_FILE,
+	[NR_symlinkat] = CLASS_FILE, [NR_fchmodat] = CLASS_FILE, [NR_renameat2] = CLASS_FILE,
+	[NR_openat2] = CLASS_FILE, [NR_fchmodat2] = CLASS_FILE,
+	[NR_connect] = CLASS_SOCK, [NR_accept] = CLASS_SOCK, [NR_bind] = CLASS_SOCK,
+	[NR_listen] = CLASS_SOCK, [NR_accept4] = CLASS_SOCK,
+};
+
+static __always_inline __u32 syscall_class_of(long id)
+{
+	if ((__u64)id >= SYSCALL_TABLE)
+		return CLASS_NONE;
+	return syscall_class[id];
+}
+
 static __always_inline bool syscall_excluded(long id)
 {
 	__u32 key = id;
@@ -1121,43 +1216,27 @@ static __always_inline void count_syscall(long id)
 		*n += 1;
 }
 
+/* Entry only saves the credentials of a set*id call and counts the hooked
+ * syscalls: the file and socket calls are handled at exit alone, their
+ * arguments read from the registers saved at entry (pt_regs), which the
+ * kernel does not change for these syscalls. No per-call state, no map
+ * update on the hot path. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 {
-	struct task_struct *task;
-	__u32 tid;
-
-	if (is_setid(id)) {
-		count_syscall(id);
-		if (syscall_excluded(id))
-			return 0;
-		task = bpf_get_current_task_btf();
-		struct cred_ids c;
-		read_creds(task, &c);
-		tid = task->pid;
-		bpf_map_update_elem(&pending_creds, &tid, &c, BPF_ANY);
-		return 0;
-	}
-	if (!file_op(id) && !sock_op(id))
+	__u32 cls = syscall_class_of(id);
+	if (cls == CLASS_NONE)
 		return 0;
 	count_syscall(id);
-	if (syscall_excluded(id))
-		return 0;
-	task = bpf_get_current_task_btf();
-	if (!wanted(task->tgid, BPF_CORE_READ(task, real_parent, tgid)) || initiator_excluded(task->tgid))
-		return 0;
-	struct pending_call c = {
-		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
-		.id = id,
-	};
-	if (file_op(id) == FILE_OP_OPEN) {
-		if (open_mode == OPEN_NONE)
+	if (cls == CLASS_SETID) {
+		if (syscall_excluded(id))
 			return 0;
-		if (open_mode == OPEN_WRITES && !writes(open_flags(id, c.args)))
-			return 0;
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct cred_ids c;
+		read_creds(task, &c);
+		__u32 tid = task->pid;
+		bpf_map_update_elem(&pending_creds, &tid, &c, BPF_ANY);
 	}
-	tid = task->pid;
-	bpf_map_update_elem(&pending_calls, &tid, &c, BPF_ANY);
 	return 0;
 }
 
@@ -1174,7 +1253,7 @@ static __always_inline void creds_exit(struct task_struct *task, long id)
 	read_creds(task, &now);
 	if (__builtin_memcmp(&prev, &now, sizeof(now)) == 0)
 		return;
-	if (!wanted(task->tgid, BPF_CORE_READ(task, real_parent, tgid)) || initiator_excluded(task->tgid))
+	if (!wanted(task->tgid, task->real_parent->tgid) || initiator_excluded(task->tgid))
 		return;
 
 	struct creds_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
@@ -1194,28 +1273,35 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
 	long id = regs->orig_ax;
-	if (is_setid(id)) {
+	__u32 cls = syscall_class_of(id);
+	if (cls == CLASS_NONE)
+		return 0;
+	if (cls == CLASS_SETID) {
 		creds_exit(bpf_get_current_task_btf(), id);
 		return 0;
 	}
-	bool sock = sock_op(id);
-	if (!sock && !file_op(id))
+	bool sock = cls == CLASS_SOCK;
+	if (!sock && ret < 0 && !report_failed)
+		return 0;
+	if (syscall_excluded(id))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 tid = task->pid;
-	struct pending_call *pc = bpf_map_lookup_elem(&pending_calls, &tid);
-	if (!pc)
+	if (!wanted(task->tgid, task->real_parent->tgid) || initiator_excluded(task->tgid))
 		return 0;
-	struct pending_call c = *pc;
-	bpf_map_delete_elem(&pending_calls, &tid);
-	if (c.id != id)
-		return 0;
+	struct pending_call c = {
+		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
+		.id = id,
+	};
 	if (sock) {
 		emit_sock(task, &c, ret);
 		return 0;
 	}
-	if (ret < 0 && !report_failed)
-		return 0;
+	if (file_op(id) == FILE_OP_OPEN) {
+		if (open_mode == OPEN_NONE)
+			return 0;
+		if (open_mode == OPEN_WRITES && !writes(open_flags(id, c.args)))
+			return 0;
+	}
 	emit_file(task, &c, ret);
 	return 0;
 }

@@ -108,6 +108,12 @@ enum path_exclusion {
 	PATH_SUBTREE = 2, /* this directory and everything below it */
 };
 
+/* The exclusion_flags map's value: which path exclusions are set, so that
+ * the programs skip the lookups when none are. */
+enum exclusion_state {
+	EXCLUDING_INODES = 1, /* excluded_inodes has entries */
+};
+
 /* An inode, the key of the executable and path exclusions: robust against
  * bind mounts, hard links and renames of the directories above. */
 struct inode_key {

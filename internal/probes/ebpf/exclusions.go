@@ -95,6 +95,13 @@ func (p *Provider) SetExclusions(x Exclusions) error {
 	if err := replaceHash(p.objs.ExcludedInodes, inodes); err != nil {
 		return fmt.Errorf("update excluded paths: %w", err)
 	}
+	var state uint32
+	if len(inodes) > 0 {
+		state |= uint32(sensorExclusionStateEXCLUDING_INODES)
+	}
+	if err := p.objs.ExclusionFlags.Put(uint32(0), state); err != nil {
+		return fmt.Errorf("update exclusion state: %w", err)
+	}
 	syscalls := map[int]bool{}
 	for _, id := range x.Syscalls {
 		if id < 0 || id >= 512 {

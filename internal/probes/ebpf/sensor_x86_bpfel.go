@@ -57,6 +57,12 @@ const (
 	sensorExclusionMarkMARK_DESCENDANTS sensorExclusionMark = 2
 )
 
+type sensorExclusionState uint32
+
+const (
+	sensorExclusionStateEXCLUDING_INODES sensorExclusionState = 1
+)
+
 type sensorExecRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -184,13 +190,6 @@ const (
 	sensorPathExclusionPATH_SUBTREE sensorPathExclusion = 2
 )
 
-type sensorPendingCall struct {
-	_    structs.HostLayout
-	Args [6]uint64
-	Id   uint32
-	Pad  uint32
-}
-
 type sensorRecordFlag uint32
 
 const (
@@ -290,7 +289,7 @@ const (
 	sensorMapExcludedInodes   = "excluded_inodes"
 	sensorMapExcludedSyscalls = "excluded_syscalls"
 	sensorMapExcludedTasks    = "excluded_tasks"
-	sensorMapPendingCalls     = "pending_calls"
+	sensorMapExclusionFlags   = "exclusion_flags"
 	sensorMapPendingCreds     = "pending_creds"
 	sensorMapScratch          = "scratch"
 	sensorMapSyscallCounts    = "syscall_counts"
@@ -370,7 +369,7 @@ type sensorMapSpecs struct {
 	ExcludedInodes   *ebpf.MapSpec `ebpf:"excluded_inodes"`
 	ExcludedSyscalls *ebpf.MapSpec `ebpf:"excluded_syscalls"`
 	ExcludedTasks    *ebpf.MapSpec `ebpf:"excluded_tasks"`
-	PendingCalls     *ebpf.MapSpec `ebpf:"pending_calls"`
+	ExclusionFlags   *ebpf.MapSpec `ebpf:"exclusion_flags"`
 	PendingCreds     *ebpf.MapSpec `ebpf:"pending_creds"`
 	Scratch          *ebpf.MapSpec `ebpf:"scratch"`
 	SyscallCounts    *ebpf.MapSpec `ebpf:"syscall_counts"`
@@ -418,7 +417,7 @@ type sensorMaps struct {
 	ExcludedInodes   *ebpf.Map `ebpf:"excluded_inodes"`
 	ExcludedSyscalls *ebpf.Map `ebpf:"excluded_syscalls"`
 	ExcludedTasks    *ebpf.Map `ebpf:"excluded_tasks"`
-	PendingCalls     *ebpf.Map `ebpf:"pending_calls"`
+	ExclusionFlags   *ebpf.Map `ebpf:"exclusion_flags"`
 	PendingCreds     *ebpf.Map `ebpf:"pending_creds"`
 	Scratch          *ebpf.Map `ebpf:"scratch"`
 	SyscallCounts    *ebpf.Map `ebpf:"syscall_counts"`
@@ -433,7 +432,7 @@ func (m *sensorMaps) Close() error {
 		m.ExcludedInodes,
 		m.ExcludedSyscalls,
 		m.ExcludedTasks,
-		m.PendingCalls,
+		m.ExclusionFlags,
 		m.PendingCreds,
 		m.Scratch,
 		m.SyscallCounts,
