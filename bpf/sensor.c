@@ -117,6 +117,16 @@ struct {
 	__type(value, __u32); /* enum path_exclusion */
 } excluded_inodes SEC(".maps");
 
+/* Excluded paths as strings, for operations given an absolute path string,
+ * which are not walked (struct prefix_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2048);
+	__type(key, struct prefix_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} excluded_prefixes SEC(".maps");
+
 /* enum exclusion_state: which exclusion maps have entries. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -141,6 +151,7 @@ struct btf_anchor {
 	enum exclusion_mark exclusion_mark;
 	enum path_exclusion path_exclusion;
 	enum exclusion_state exclusion_state;
+	struct prefix_key prefix_key;
 	struct sock_record sock;
 	enum sock_op sock_op;
 	struct fork_record fork;
@@ -828,6 +839,19 @@ static __always_inline bool starts_with_slash(__u32 cpu, __u32 off)
 	return s && s->buf[scratch_off(off)] == '/';
 }
 
+/* Whether the absolute path string at offset off (NUL-terminated) is, or is
+ * below, an excluded path, compared as a string. */
+static __always_inline bool prefix_excluded(__u32 cpu, __u32 off)
+{
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return false;
+	s->key.prefixlen = PREFIX_MAX * 8;
+	if (bpf_probe_read_kernel(s->key.data, PREFIX_MAX, &s->buf[scratch_off(off)]) < 0)
+		return false;
+	return bpf_map_lookup_elem(&excluded_prefixes, &s->key) != NULL;
+}
+
 /* Appends one path: the string and, unless it is absolute, the walk of the
  * directory it is relative to (dirfd, or the cwd for AT_FDCWD). */
 static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task, long dirfd, const char *ustr,
@@ -840,7 +864,10 @@ static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task
 	if (cut)
 		*flags |= str_cut_flag;
 	__u32 walk_start = pos;
-	if (*str_len == 0 || !starts_with_slash(cpu, start)) {
+	bool absolute = *str_len > 0 && starts_with_slash(cpu, start);
+	if (absolute && (exclusion_state() & EXCLUDING_PREFIXES))
+		*excluded |= prefix_excluded(cpu, start);
+	if (!absolute) {
 		struct dentry *d;
 		struct vfsmount *m;
 		if (dirfd == AT_FDCWD_) {

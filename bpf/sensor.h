@@ -111,7 +111,20 @@ enum path_exclusion {
 /* The exclusion_flags map's value: which path exclusions are set, so that
  * the programs skip the lookups when none are. */
 enum exclusion_state {
-	EXCLUDING_INODES = 1, /* excluded_inodes has entries */
+	EXCLUDING_INODES = 1,   /* excluded_inodes has entries */
+	EXCLUDING_PREFIXES = 2, /* excluded_prefixes has entries */
+};
+
+/* Bytes of an absolute path string matched against excluded_prefixes (the
+ * LPM trie's data limit). */
+#define PREFIX_MAX 256
+
+/* excluded_prefixes key: an excluded directory as "/dir/" (everything
+ * below it) and an excluded file or directory as "/path\0" (that path), so
+ * a path string read with its NUL matches only what it should. */
+struct prefix_key {
+	__u32 prefixlen; /* bits */
+	__u8 data[PREFIX_MAX];
 };
 
 /* An inode, the key of the executable and path exclusions: robust against
@@ -265,6 +278,7 @@ struct sock_record {
 /* The scratch buffer records are built in (one slot per CPU). */
 struct scratch {
 	__u8 buf[SCRATCH_SIZE];
+	struct prefix_key key; /* a lookup key too large for the stack */
 };
 
 #endif

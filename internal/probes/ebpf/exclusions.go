@@ -77,6 +77,7 @@ func (p *Provider) SetExclusions(x Exclusions) error {
 		exes[k] |= mark
 	}
 	inodes := map[sensorInodeKey]uint32{}
+	prefixes := map[sensorPrefixKey]uint32{}
 	for _, path := range x.Paths {
 		k, dir, err := inodeKey(path)
 		if err != nil {
@@ -88,6 +89,9 @@ func (p *Provider) SetExclusions(x Exclusions) error {
 			how = uint32(sensorPathExclusionPATH_SUBTREE)
 		}
 		inodes[k] |= how
+		for _, key := range prefixKeys(path, dir) {
+			prefixes[key] = how
+		}
 	}
 	if err := replaceHash(p.objs.ExcludedExes, exes); err != nil {
 		return fmt.Errorf("update excluded executables: %w", err)
@@ -95,9 +99,15 @@ func (p *Provider) SetExclusions(x Exclusions) error {
 	if err := replaceHash(p.objs.ExcludedInodes, inodes); err != nil {
 		return fmt.Errorf("update excluded paths: %w", err)
 	}
+	if err := replaceHash(p.objs.ExcludedPrefixes, prefixes); err != nil {
+		return fmt.Errorf("update excluded path strings: %w", err)
+	}
 	var state uint32
 	if len(inodes) > 0 {
 		state |= uint32(sensorExclusionStateEXCLUDING_INODES)
+	}
+	if len(prefixes) > 0 {
+		state |= uint32(sensorExclusionStateEXCLUDING_PREFIXES)
 	}
 	if err := p.objs.ExclusionFlags.Put(uint32(0), state); err != nil {
 		return fmt.Errorf("update exclusion state: %w", err)
@@ -123,6 +133,42 @@ func (p *Provider) SetExclusions(x Exclusions) error {
 		return fmt.Errorf("update excluded processes: %w", err)
 	}
 	return errors.Join(errs...)
+}
+
+// prefixKeys are the excluded_prefixes entries of an excluded path, for
+// operations given an absolute path string: the path as configured
+// (cleaned) and as resolved (symlinks followed), each as "PATH\0" (that
+// path) and, for a directory, "PATH/" (everything below it). A path too
+// long for the trie's keys gets none: it is matched by inode only.
+func prefixKeys(path string, dir bool) []sensorPrefixKey {
+	spellings := []string{filepath.Clean(path)}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != spellings[0] {
+		spellings = append(spellings, real)
+	}
+	var keys []sensorPrefixKey
+	add := func(s string) {
+		var k sensorPrefixKey
+		if len(s) > len(k.Data) {
+			return
+		}
+		copy(k.Data[:], s)
+		k.Prefixlen = uint32(len(s)) * 8
+		keys = append(keys, k)
+	}
+	for _, s := range spellings {
+		if !filepath.IsAbs(s) {
+			continue
+		}
+		add(s + "\x00")
+		if dir {
+			if s == "/" {
+				add("/")
+			} else {
+				add(s + "/")
+			}
+		}
+	}
+	return keys
 }
 
 // runningMarks finds the processes that run an excluded executable, and

@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,11 +86,15 @@ func TestExclusions(t *testing.T) {
 	os.Mkdir(d+"/quiet", 0o755)
 	os.Mkdir(d+"/loud", 0o755)
 	os.Mkdir(d+"/bind", 0o755)
+	os.Mkdir(d+"/gone", 0o755)
 	if err := unix.Mount(d+"/quiet", d+"/bind", "", unix.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Unmount(d+"/bind", unix.MNT_DETACH) })
 	touchFile(t, d+"/exact")
+	touchFile(t, d+"/quiet/u")
+	touchFile(t, d+"/quiet/r")
+	touchFile(t, d+"/loud/u")
 
 	// A process that runs the excluded shell before the exclusions exist:
 	// it is found in /proc when they are set.
@@ -106,7 +112,7 @@ func TestExclusions(t *testing.T) {
 	since := time.Now()
 	err := p.SetExclusions(Exclusions{
 		Initiators: []Initiator{{Path: touch}, {Path: shell, Descendants: true}},
-		Paths:      []string{d + "/quiet", d + "/exact", d + "/missing"},
+		Paths:      []string{d + "/quiet", d + "/exact", d + "/missing", d + "/gone"},
 		Syscalls:   []int{unix.SYS_MKDIR},
 	})
 	if err == nil {
@@ -132,6 +138,13 @@ func TestExclusions(t *testing.T) {
 	exactPID, _ := runFileOp(t, d, "open", d+"/exact", strconv.Itoa(unix.O_WRONLY), "0")
 	mkdirPID, _ := runFileOp(t, d, "mkdir", d+"/loud/m", "0755")
 	mkdiratPID, _ := runFileOp(t, d, "mkdirat", ".", "loud/n", "0755")
+	// Operations given an absolute path string are not walked: the
+	// string is matched against the excluded paths.
+	unlinkPID, _ := runFileOp(t, d, "unlink", d+"/quiet/u")
+	renamePID, _ := runFileOp(t, d, "rename", d+"/quiet/r", d+"/loud/r")
+	chmodPID, _ := runFileOp(t, d, "chmod", d+"/exact", "0600")
+	rmdirPID, _ := runFileOp(t, d, "rmdir", d+"/gone")
+	loudUnlinkPID, _ := runFileOp(t, d, "unlink", d+"/loud/u")
 	marker := runMarker(t, "exclusions-marker")
 
 	count := func(pid uint32, path string) int { return initiated(t, c, marker, since, pid, path) }
@@ -154,10 +167,14 @@ func TestExclusions(t *testing.T) {
 		pid  uint32
 		path string
 	}{
-		"excluded directory": {quietPID, d + "/quiet/x"},
-		"bind mount of it":   {bindPID, d + "/bind/y"},
-		"excluded file":      {exactPID, d + "/exact"},
-		"excluded syscall":   {mkdirPID, d + "/loud/m"},
+		"excluded directory":                       {quietPID, d + "/quiet/x"},
+		"bind mount of it":                         {bindPID, d + "/bind/y"},
+		"excluded file":                            {exactPID, d + "/exact"},
+		"excluded syscall":                         {mkdirPID, d + "/loud/m"},
+		"unlink by absolute path in the directory": {unlinkPID, d + "/quiet/u"},
+		"rename out of the directory":              {renamePID, d + "/loud/r"},
+		"chmod of the file by absolute path":       {chmodPID, d + "/exact"},
+		"rmdir of the directory itself":            {rmdirPID, d + "/gone"},
 	} {
 		if n := count(tc.pid, tc.path); n != 0 {
 			t.Errorf("%s: %d events reported", name, n)
@@ -166,8 +183,11 @@ func TestExclusions(t *testing.T) {
 	if count(mkdiratPID, d+"/loud/n") != 1 {
 		t.Error("mkdirat, not excluded, was not reported")
 	}
+	if count(loudUnlinkPID, d+"/loud/u") != 1 {
+		t.Error("unlink by absolute path outside the excluded directory was not reported")
+	}
 	after := p.Excluded()
-	if after.Path-before.Path < 3 || after.Syscall-before.Syscall < 1 || after.Initiator-before.Initiator < 4 {
+	if after.Path-before.Path < 7 || after.Syscall-before.Syscall < 1 || after.Initiator-before.Initiator < 4 {
 		t.Errorf("excluded counts went from %+v to %+v", before, after)
 	}
 
@@ -187,5 +207,35 @@ func touchFile(t *testing.T, path string) {
 	t.Helper()
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPrefixKeys(t *testing.T) {
+	d := t.TempDir()
+	os.Mkdir(d+"/real", 0o755)
+	if err := os.Symlink(d+"/real", d+"/link"); err != nil {
+		t.Fatal(err)
+	}
+	keyString := func(k sensorPrefixKey) string { return string(k.Data[:k.Prefixlen/8]) }
+	for _, tc := range []struct {
+		path string
+		dir  bool
+		want []string
+	}{
+		{"/var/log/journal", true, []string{"/var/log/journal\x00", "/var/log/journal/"}},
+		{"/var/log/journal/", true, []string{"/var/log/journal\x00", "/var/log/journal/"}},
+		{"/etc//shadow", false, []string{"/etc/shadow\x00"}},
+		{"/", true, []string{"/\x00", "/"}},
+		{d + "/link", true, []string{d + "/link\x00", d + "/link/", d + "/real\x00", d + "/real/"}},
+		{"/" + strings.Repeat("x", 255), false, nil},
+		{"/" + strings.Repeat("x", 254), false, []string{"/" + strings.Repeat("x", 254) + "\x00"}},
+	} {
+		var got []string
+		for _, k := range prefixKeys(tc.path, tc.dir) {
+			got = append(got, keyString(k))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("prefixKeys(%q, %v) = %q, want %q", tc.path, tc.dir, got, tc.want)
+		}
 	}
 }

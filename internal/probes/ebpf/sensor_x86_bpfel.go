@@ -60,7 +60,8 @@ const (
 type sensorExclusionState uint32
 
 const (
-	sensorExclusionStateEXCLUDING_INODES sensorExclusionState = 1
+	sensorExclusionStateEXCLUDING_INODES   sensorExclusionState = 1
+	sensorExclusionStateEXCLUDING_PREFIXES sensorExclusionState = 2
 )
 
 type sensorExecRecord struct {
@@ -190,6 +191,12 @@ const (
 	sensorPathExclusionPATH_SUBTREE sensorPathExclusion = 2
 )
 
+type sensorPrefixKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Data      [256]uint8
+}
+
 type sensorRecordFlag uint32
 
 const (
@@ -247,6 +254,7 @@ const (
 type sensorScratch struct {
 	_   structs.HostLayout
 	Buf [36864]uint8
+	Key sensorPrefixKey
 }
 
 type sensorSockOp uint32
@@ -287,6 +295,7 @@ const (
 	sensorMapExcludedCounts   = "excluded_counts"
 	sensorMapExcludedExes     = "excluded_exes"
 	sensorMapExcludedInodes   = "excluded_inodes"
+	sensorMapExcludedPrefixes = "excluded_prefixes"
 	sensorMapExcludedSyscalls = "excluded_syscalls"
 	sensorMapExcludedTasks    = "excluded_tasks"
 	sensorMapExclusionFlags   = "exclusion_flags"
@@ -367,6 +376,7 @@ type sensorMapSpecs struct {
 	ExcludedCounts   *ebpf.MapSpec `ebpf:"excluded_counts"`
 	ExcludedExes     *ebpf.MapSpec `ebpf:"excluded_exes"`
 	ExcludedInodes   *ebpf.MapSpec `ebpf:"excluded_inodes"`
+	ExcludedPrefixes *ebpf.MapSpec `ebpf:"excluded_prefixes"`
 	ExcludedSyscalls *ebpf.MapSpec `ebpf:"excluded_syscalls"`
 	ExcludedTasks    *ebpf.MapSpec `ebpf:"excluded_tasks"`
 	ExclusionFlags   *ebpf.MapSpec `ebpf:"exclusion_flags"`
@@ -415,6 +425,7 @@ type sensorMaps struct {
 	ExcludedCounts   *ebpf.Map `ebpf:"excluded_counts"`
 	ExcludedExes     *ebpf.Map `ebpf:"excluded_exes"`
 	ExcludedInodes   *ebpf.Map `ebpf:"excluded_inodes"`
+	ExcludedPrefixes *ebpf.Map `ebpf:"excluded_prefixes"`
 	ExcludedSyscalls *ebpf.Map `ebpf:"excluded_syscalls"`
 	ExcludedTasks    *ebpf.Map `ebpf:"excluded_tasks"`
 	ExclusionFlags   *ebpf.Map `ebpf:"exclusion_flags"`
@@ -430,6 +441,7 @@ func (m *sensorMaps) Close() error {
 		m.ExcludedCounts,
 		m.ExcludedExes,
 		m.ExcludedInodes,
+		m.ExcludedPrefixes,
 		m.ExcludedSyscalls,
 		m.ExcludedTasks,
 		m.ExclusionFlags,
