@@ -49,6 +49,13 @@ type Entry struct {
 	// " (deleted)" mark); empty for kernel threads, zombies and processes
 	// whose /proc/<pid>/exe cannot be read.
 	ExecutablePath string
+	// ExecutableProcessView is the executable's path as the process saw it
+	// in its own mount namespace (a container's), when ExecutablePath is the
+	// host's view of it and differs. ExecutableHostUnknown: ExecutablePath
+	// is the process's view; the host's could not be named. Both are set
+	// by the eBPF provider only (event.Event.ProcessView, HostPathUnknown).
+	ExecutableProcessView string
+	ExecutableHostUnknown bool
 	// Credentials and LoginUID are valid only when HasCredentials is set.
 	Credentials    event.Credentials
 	LoginUID       uint32
@@ -238,6 +245,8 @@ func (c *Cache) Fork(parentPID uint32, parentStart uint64, child Entry) Entry {
 	if parent, ok := c.Lookup(parentPID, parentStart); ok {
 		if child.ExecutablePath == "" {
 			child.ExecutablePath = parent.ExecutablePath
+			child.ExecutableProcessView = parent.ExecutableProcessView
+			child.ExecutableHostUnknown = parent.ExecutableHostUnknown
 		}
 		if child.Comm == "" {
 			child.Comm = parent.Comm
