@@ -91,8 +91,8 @@ func (h *Host) changed() bool {
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
-		// A file that cannot be polled (not procfs) is read again:
-		// never trust a table that may be stale.
+		// When poll fails the table is read again: never trust one
+		// that may be stale.
 		return err != nil || (n > 0 && fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0)
 	}
 }
@@ -141,4 +141,41 @@ func (h *Host) Close() error {
 	err := unix.Close(h.fd)
 	h.fd = -1
 	return err
+}
+
+// HostMount reports whether the mount with this id is in the host's mount
+// tree (mount ids are unique among the mounts of every namespace).
+func (h *Host) HostMount(id int) bool {
+	t, err := h.Table()
+	if err != nil {
+		return false
+	}
+	_, ok := t.Mount(id)
+	return ok
+}
+
+// ProcessPath names the host's view of path p, which a process in another
+// mount namespace sees on its mount with the given id (statx STATX_MNT_ID
+// of the file), from that process's mount table (its /proc/PID/mountinfo,
+// whose mount points are relative to the process's root, as p is). The
+// file is at p below that mount's mount point; the mount shows its file
+// system from its root; the host sees that file system where HostPath says.
+func (h *Host) ProcessPath(mountinfo []byte, id int, p string) (string, bool) {
+	ms, err := Parse(mountinfo)
+	if err != nil {
+		return "", false
+	}
+	m, ok := NewTable(ms).Mount(id)
+	if !ok {
+		return "", false
+	}
+	rest, ok := below(p, m.MountPoint)
+	if !ok {
+		return "", false
+	}
+	t, err := h.Table()
+	if err != nil {
+		return "", false
+	}
+	return t.HostPath(m.Dev, join(m.Root, rest))
 }

@@ -212,3 +212,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A process in a container: its mount table says what each of its mounts
+// shows, the host's where the host sees it.
+func TestProcessPath(t *testing.T) {
+	h, err := OpenHost("testdata/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	container := []byte(`100 99 0:40 / / rw,relatime - overlay overlay rw
+101 100 254:0 /srv/data /data rw,relatime - ext4 /dev/vda rw
+102 100 0:50 / /private rw,relatime - tmpfs tmpfs rw
+`)
+	for _, tc := range []struct {
+		id   int
+		p    string
+		want string
+	}{
+		{100, "/bin/sh", "/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs/bin/sh"},
+		{101, "/data/x", "/mnt/data/x"},
+		{102, "/private/x", ""},
+		{999, "/bin/sh", ""},
+		{101, "/other/x", ""},
+	} {
+		got, ok := h.ProcessPath(container, tc.id, tc.p)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("ProcessPath(%d, %q) = %q, %v; want %q", tc.id, tc.p, got, ok, tc.want)
+		}
+	}
+	if _, ok := h.ProcessPath([]byte("garbage"), 100, "/bin/sh"); ok {
+		t.Error("a path named from a table that does not parse")
+	}
+	if !h.HostMount(25) || h.HostMount(100) {
+		t.Error("HostMount: 25 is the host's, 100 is not")
+	}
+}

@@ -155,3 +155,13 @@ func (t *Table) descend(cur int, point string) int {
 	}
 	return cur
 }
+
+// Mount returns the mount with the given id.
+func (t *Table) Mount(id int) (Mount, bool) {
+	for _, m := range t.mounts {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Mount{}, false
+}

@@ -78,6 +78,21 @@ type Options struct {
 	// It must divide 1e9. Default 100 (the value on every architecture the
 	// sensor supports).
 	ClockTicks int
+	// HostPaths, when set, names the host's view of the executable of a
+	// process read from /proc that runs in another mount namespace (a
+	// container): readlink of /proc/<pid>/exe gives the process's view.
+	// Without it, that view is kept as is.
+	HostPaths HostPaths
+}
+
+// HostPaths names the host's view of paths that processes in other mount
+// namespaces see (mounts.Host implements it).
+type HostPaths interface {
+	// HostMount reports whether the mount with this id is the host's.
+	HostMount(id int) bool
+	// ProcessPath names the host's view of path p, which the process with
+	// mount table mountinfo sees on its mount with this id.
+	ProcessPath(mountinfo []byte, id int, p string) (string, bool)
 }
 
 // Defaults of Options.
@@ -90,6 +105,7 @@ const (
 // Cache is the process cache. Create it with NewCache.
 type Cache struct {
 	root       string
+	paths      HostPaths
 	max        int
 	low        int // a full cache is brought down to low entries
 	clockTicks uint64
@@ -124,6 +140,7 @@ func NewCache(opts Options) *Cache {
 	}
 	c := &Cache{
 		root:       opts.ProcRoot,
+		paths:      opts.HostPaths,
 		max:        opts.MaxEntries,
 		low:        min(opts.MaxEntries-opts.MaxEntries/8, opts.MaxEntries-1),
 		clockTicks: uint64(opts.ClockTicks),
@@ -146,7 +163,7 @@ func (c *Cache) Seed() error {
 	}
 	defer d.Close()
 
-	r := newProcReader(c.root, c.clockTicks)
+	r := newProcReader(c.root, c.clockTicks, c.paths)
 	var (
 		first   error
 		skipped int
@@ -217,7 +234,7 @@ func (c *Cache) Refresh(pid uint32, startTime uint64) (Entry, bool) {
 }
 
 func (c *Cache) load(pid uint32, startTime uint64, replace bool) (Entry, bool) {
-	e, err := newProcReader(c.root, c.clockTicks).read(pid)
+	e, err := newProcReader(c.root, c.clockTicks, c.paths).read(pid)
 	if err != nil || (startTime != 0 && !c.sameStart(e.StartTime, startTime)) {
 		return Entry{}, false
 	}
@@ -300,7 +317,7 @@ func (c *Cache) Sweep() int {
 	}
 	c.mu.RUnlock()
 
-	r := newProcReader(c.root, c.clockTicks)
+	r := newProcReader(c.root, c.clockTicks, c.paths)
 	dead := keys[:0]
 	for _, k := range keys {
 		ticks, err := r.startTicks(k.pid)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
+	"github.com/otel-sensor/otel-sensor/internal/kerneltest"
 )
 
 // TestFilePathsInContainer runs file operations and an exec in containers
@@ -32,37 +33,7 @@ func TestFilePathsInContainer(t *testing.T) {
 	}
 	for _, kind := range []string{"bind mount", "overlay"} {
 		t.Run(kind, func(t *testing.T) {
-			tmp, err := filepath.EvalSymlinks(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			// files is where the root's content is written; root is
-			// where the host sees the container's root.
-			files, root := tmp+"/root", tmp+"/root"
-			if kind == "overlay" {
-				files, root = tmp+"/lower", tmp+"/merged"
-				for _, d := range []string{files, tmp + "/upper", tmp + "/work", root} {
-					mkdir(t, d)
-				}
-			}
-			data := tmp + "/data"
-			mkdir(t, data)
-			for _, d := range []string{"etc", "bin", "private", "data"} {
-				mkdir(t, files+"/"+d)
-			}
-			touch(t, files+"/top")
-			touch(t, files+"/etc/chm")
-			copyFile(t, self, files+"/bin/helper")
-			mounts := libraryMounts(t, files)
-			if kind == "overlay" {
-				opts := "lowerdir=" + files + ",upperdir=" + tmp + "/upper,workdir=" + tmp + "/work"
-				if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
-					t.Fatalf("mount overlay: %v", err)
-				}
-				t.Cleanup(func() { unix.Unmount(root, unix.MNT_DETACH) })
-			}
-			mounts = append(mounts, "bind:"+data+":/data", "tmpfs:/private")
-
+			root, data, mounts := containerRoot(t, kind)
 			creat := strconv.Itoa(unix.O_CREAT | unix.O_WRONLY)
 			args := []string{root}
 			args = append(args, mounts...)
@@ -156,6 +127,92 @@ func TestFilePathsInContainer(t *testing.T) {
 			want(t, "initiator, container's view", op.ProcessView[event.AttrExecutablePath], "/bin/helper")
 			want(t, "opened file, container's view", op.ProcessView[event.AttrFilePath], "/etc/fromexec")
 		})
+	}
+}
+
+// containerRoot makes a container's root, seen by the host at root: a
+// directory, or an overlay the host mounted. It holds /etc/chm, /top and
+// the test binary as /bin/helper; mounts (for inContainer) add the host's
+// libraries, data (a host directory) at /data and a tmpfs at /private.
+func containerRoot(t *testing.T, kind string) (root, data string, mounts []string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// files is where the root's content is written.
+	files, root := tmp+"/root", tmp+"/root"
+	if kind == "overlay" {
+		files, root = tmp+"/lower", tmp+"/merged"
+		for _, d := range []string{files, tmp + "/upper", tmp + "/work", root} {
+			mkdir(t, d)
+		}
+	}
+	data = tmp + "/data"
+	mkdir(t, data)
+	for _, d := range []string{"etc", "bin", "private", "data"} {
+		mkdir(t, files+"/"+d)
+	}
+	touch(t, files+"/top")
+	touch(t, files+"/etc/chm")
+	copyFile(t, self, files+"/bin/helper")
+	mounts = libraryMounts(t, files)
+	if kind == "overlay" {
+		opts := "lowerdir=" + files + ",upperdir=" + tmp + "/upper,workdir=" + tmp + "/work"
+		if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
+			t.Fatalf("mount overlay: %v", err)
+		}
+		t.Cleanup(func() { unix.Unmount(root, unix.MNT_DETACH) })
+	}
+	return root, data, append(mounts, "bind:"+data+":/data", "tmpfs:/private")
+}
+
+// A process that was running in a container before the sensor started is
+// known from /proc: its executable is the host's view too.
+func TestContainerProcessStartedBefore(t *testing.T) {
+	kerneltest.Require(t)
+	root, _, mounts := containerRoot(t, "overlay")
+	self, _ := os.Executable()
+	args := append([]string{root}, mounts...)
+	args = append(args, "--", "exec", "/bin/helper", "wait", "cd=/etc", "open", "later", strconv.Itoa(unix.O_CREAT|unix.O_WRONLY), "0644")
+	cmd := exec.Command(self, args...)
+	cmd.Env = []string{containerEnv + "=1"}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, ready); err != nil || string(ready) != "ready\n" {
+		t.Fatalf("helper not ready: %q, %v", ready, err)
+	}
+
+	_, c := startProvider(t, Options{})
+	if _, err := stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	ev := c.waitFor(t, "file.open", func(ev *event.Event) bool {
+		return ev.Kind == event.KindFileOpen && ev.Process.PID == uint32(cmd.Process.Pid)
+	})
+	want(t, "path", ev.File.Path, root+"/etc/later")
+	want(t, "initiator", ev.Process.ExecutablePath, root+"/bin/helper")
+	want(t, "initiator, container's view", ev.ProcessView[event.AttrExecutablePath], "/bin/helper")
+	if len(ev.HostPathUnknown) != 0 {
+		t.Errorf("host path unknown: %v", ev.HostPathUnknown)
 	}
 }
 

@@ -245,7 +245,7 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 	// Seed after attaching: a process that starts in between is then seen
 	// by both, never by neither.
 	if p.cache == nil {
-		p.cache = proc.NewCache(proc.Options{})
+		p.cache = proc.NewCache(proc.Options{HostPaths: p.mounts})
 		if err := p.cache.Seed(); err != nil {
 			return fmt.Errorf("seed process cache: %w", err)
 		}
