@@ -36,6 +36,14 @@ const volatile __u64 wakeup_bytes = 0;   /* wake the reader once this much is pe
 const volatile __u64 urgent_bytes = 0;   /* wake it on every record past this */
 const volatile __u32 open_mode = OPEN_WRITES; /* enum open_mode: which opens are reported */
 const volatile bool report_failed = false;   /* report file syscalls that failed */
+/* The host's mount tree, from /proc/1/mountinfo (the sensor may run in a
+ * container of its own): the id of the mount at the root of the tree, the
+ * parent of "/" (the rootfs), where every path walk on the host ends. 0:
+ * unknown; paths are then as the process's mount tree shows them. */
+const volatile __u32 host_tree_root = 0;
+/* The mount id of the host's "/" (a process whose root is elsewhere is
+ * chrooted or in another mount namespace). */
+const volatile __u32 host_root_mnt = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -292,10 +300,21 @@ enum {
 	WALK_BASE = 2,   /* the walk starts at the directory a name is relative to */
 };
 
+/* The links of a mount a walk follows, read as one block: mnt_parent and
+ * mnt_mountpoint, then the embedded vfsmount's mnt_root and mnt_sb. They are
+ * adjacent in every kernel since 3.3 (CO-RE offsets decide at load time, as
+ * for the dentry below); one read per mount instead of one per field. */
+struct mount_links {
+	struct mount *parent;
+	struct dentry *mountpoint;
+	struct dentry *root;
+	struct super_block *sb;
+};
+
 struct walk {
 	struct dentry *dentry;
 	struct mount *mnt;
-	struct dentry *mnt_root; /* of mnt, read when the walk enters it */
+	struct mount_links ml; /* of mnt, read when the walk enters it */
 	__u32 cpu;
 	__u32 pos;   /* next write offset in the scratch buffer */
 	__u32 limit; /* no new component starts at or beyond this */
@@ -304,6 +323,7 @@ struct walk {
 	__u32 check;    /* look each dentry up in excluded_inodes: WALK_* */
 	__u32 excluded; /* an excluded file or directory was on the way */
 	__u32 steps;    /* components walked so far */
+	__u32 tree;     /* mnt_id of the mount at the root of the tree */
 };
 
 /* The walk reads kernel memory with bpf_probe_read_kernel: its pointers come
@@ -312,8 +332,8 @@ struct walk {
  * to two reads per component (the dentry's links, then its name), d_parent,
  * d_name and d_inode are read as one block: they are adjacent in every
  * kernel since 3.x; CO-RE offsets decide at load time, and the
- * field-by-field reads remain for a kernel that orders them otherwise. The
- * mount root is read once per mount, not once per component. */
+ * field-by-field reads remain for a kernel that orders them otherwise. A
+ * mount's links are read once, when the walk enters it. */
 struct dentry_links {
 	struct dentry *parent;
 	__u64 hash_len; /* struct qstr: hash, then len (little-endian) */
@@ -339,6 +359,28 @@ static __always_inline void read_dentry(struct dentry *d, struct dentry_links *l
 	l->parent = BPF_CORE_READ(d, d_parent);
 	l->name = BPF_CORE_READ(d, d_name.name);
 	l->inode = BPF_CORE_READ(d, d_inode);
+}
+
+static __always_inline bool mount_links_adjacent(void)
+{
+	__u32 base = bpf_core_field_offset(struct mount, mnt_parent);
+	return bpf_core_field_offset(struct mount, mnt_mountpoint) == base + 8 &&
+	       bpf_core_field_offset(struct mount, mnt) == base + 16 &&
+	       bpf_core_field_offset(struct vfsmount, mnt_root) == 0 &&
+	       bpf_core_field_offset(struct vfsmount, mnt_sb) == 8;
+}
+
+static __always_inline void read_mount(struct mount *m, struct mount_links *l)
+{
+	if (mount_links_adjacent()) {
+		if (bpf_probe_read_kernel(l, sizeof(*l), (void *)m + bpf_core_field_offset(struct mount, mnt_parent)) < 0)
+			__builtin_memset(l, 0, sizeof(*l));
+		return;
+	}
+	l->parent = BPF_CORE_READ(m, mnt_parent);
+	l->mountpoint = BPF_CORE_READ(m, mnt_mountpoint);
+	l->root = BPF_CORE_READ(m, mnt.mnt_root);
+	l->sb = BPF_CORE_READ(m, mnt.mnt_sb);
 }
 
 static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
@@ -398,15 +440,21 @@ static long walk_step(__u32 i, void *ctx)
 		}
 	}
 
-	if (d == w->mnt_root) {
-		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+	if (d == w->ml.root) {
+		struct mount *mp = w->ml.parent;
+		if (!mp)
+			return 1;
 		if (mp == mnt) { /* the root of the mount tree */
 			w->done = 1;
+			/* Which tree: the host's or another (see
+			 * append_checked_path), by one read per walk. */
+			if (host_tree_root)
+				w->tree = BPF_CORE_READ(mnt, mnt_id);
 			return 1;
 		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->dentry = w->ml.mountpoint;
 		w->mnt = mp;
-		w->mnt_root = BPF_CORE_READ(mp, mnt.mnt_root);
+		read_mount(mp, &w->ml);
 		return 0;
 	}
 
@@ -434,12 +482,61 @@ static __always_inline __u32 exclusion_state(void)
 	return st ? *st : 0;
 }
 
-/* Appends the components of a path at offset pos; returns the new offset
- * and sets *truncated when the walk did not reach the root, *excluded when
- * it met an excluded file or directory (check: WALK_*). */
+/* A file's path within its own file system: from the dentry up to the
+ * file system's root (IS_ROOT, d == d_parent), through the roots of the
+ * mounts on the way as if they were not there. */
+struct fs_walk {
+	struct dentry *dentry;
+	struct super_block *sb;
+	__u32 cpu;
+	__u32 pos;
+	__u32 limit;
+	__u32 dev; /* the file system's s_dev, set when the walk got to its root */
+};
+
+static long fs_walk_step(__u32 i, void *ctx)
+{
+	struct fs_walk *w = ctx;
+	struct dentry *d = w->dentry;
+	struct dentry_links l;
+	read_dentry(d, &l);
+	if (!l.parent)
+		return 1;
+	if (l.parent == d) {
+		struct super_block *sb = w->sb;
+		w->dev = BPF_CORE_READ(sb, s_dev);
+		return 1;
+	}
+	if (!append_name(w->cpu, &w->pos, w->limit, l.name))
+		return 1;
+	w->dentry = l.parent;
+	return 0;
+}
+
+/* What a walk found, beyond its components. Its flags are given by the
+ * caller (FLAG_EXE_*, FLAG_CWD_*, FLAG_PATHn_*) and set without branches:
+ * each branch here would double the states the verifier checks in all the
+ * code after the walk. */
+struct walk_flags {
+	__u32 truncated;    /* the walk did not reach the root */
+	__u32 disconnected; /* it started at an unreachable dentry */
+	__u32 foreign;      /* it ended at the root of a tree not the host's */
+};
+
+struct walk_out {
+	__u32 end;      /* offset after the components of the path as its tree shows it */
+	__u32 flags;
+	__u32 excluded; /* it met an excluded file or directory (check: WALK_*) */
+	struct walk_origin origin; /* when foreign, else zero */
+};
+
+/* Appends the components of a path at offset pos, as its mount tree shows
+ * it; returns the offset after them. When the tree is not the host's (a
+ * container's), the path of the file within its own file system follows,
+ * for user space to find where the host sees that file system: the only
+ * extra work on the host is reading the tree's mount id. */
 static __always_inline __u32 append_checked_path(__u32 cpu, struct dentry *dentry, struct vfsmount *vfsmnt,
-						 __u32 pos, bool *truncated, bool *disconnected,
-						 __u32 check, bool *excluded)
+						 __u32 pos, __u32 check, struct walk_flags f, struct walk_out *out)
 {
 	struct walk w = {
 		.dentry = dentry,
@@ -449,30 +546,45 @@ static __always_inline __u32 append_checked_path(__u32 cpu, struct dentry *dentr
 		.limit = pos + PATH_BYTES_MAX,
 		.check = check,
 	};
-	*excluded = false;
-	if (!dentry || !vfsmnt) {
-		*truncated = true;
-		return pos;
+	struct super_block *sb = NULL;
+	if (dentry && vfsmnt) {
+		if (check && !(exclusion_state() & EXCLUDING_INODES))
+			w.check = WALK_NO_CHECK;
+		struct mount *m0 = w.mnt;
+		read_mount(m0, &w.ml);
+		sb = w.ml.sb;
+		bpf_loop(PATH_DEPTH_MAX, walk_step, &w, 0);
 	}
-	if (check && !(exclusion_state() & EXCLUDING_INODES))
-		w.check = WALK_NO_CHECK;
-	struct mount *m0 = w.mnt;
-	w.mnt_root = BPF_CORE_READ(m0, mnt.mnt_root);
-	bpf_loop(PATH_DEPTH_MAX, walk_step, &w, 0);
-	*truncated = !w.done;
-	*disconnected = w.disconnected;
-	*excluded = w.excluded;
-	return w.pos;
+	/* done, disconnected and excluded are 0 or 1; foreign is computed
+	 * without a compare (x | -x has its sign bit set when x != 0). */
+	__u32 foreign = 0;
+	if (host_tree_root) {
+		__u32 x = w.tree ^ host_tree_root;
+		foreign = ((x | -x) >> 31) & w.done & (w.disconnected ^ 1);
+	}
+	out->end = w.pos;
+	out->flags = f.truncated * (w.done ^ 1) | f.disconnected * w.disconnected | f.foreign * foreign;
+	out->excluded = w.excluded;
+	struct fs_walk fw = {
+		.dentry = dentry,
+		.sb = sb,
+		.cpu = cpu,
+		.pos = w.pos,
+		.limit = w.pos + PATH_BYTES_MAX,
+	};
+	bpf_loop(PATH_DEPTH_MAX * foreign, fs_walk_step, &fw, 0);
+	out->origin.dev = fw.dev;
+	out->origin.len = fw.pos - w.pos;
+	out->origin._pad = 0;
+	return fw.pos;
 }
 
-/* Appends the components of a path at offset pos; returns the new offset
- * and sets *truncated when the walk did not reach the root. */
-static __always_inline __u32 append_path(__u32 cpu, struct dentry *dentry, struct vfsmount *vfsmnt,
-					 __u32 pos, bool *truncated, bool *disconnected)
-{
-	bool excluded;
-	return append_checked_path(cpu, dentry, vfsmnt, pos, truncated, disconnected, WALK_NO_CHECK, &excluded);
-}
+#define EXE_WALK ((struct walk_flags){FLAG_EXE_TRUNCATED, FLAG_EXE_DISCONNECTED, FLAG_EXE_FOREIGN})
+#define CWD_WALK ((struct walk_flags){FLAG_CWD_TRUNCATED, FLAG_CWD_DISCONNECTED, FLAG_CWD_FOREIGN})
+/* Path n of a file record (0: path 1, 1: path 2): the FLAG_PATH2_* bits
+ * are the FLAG_PATH1_* bits shifted by one. */
+#define FILE_WALK(n) ((struct walk_flags){FLAG_PATH1_TRUNCATED << (n), FLAG_PATH1_DISCONNECTED << (n), \
+					  FLAG_PATH1_FOREIGN << (n)})
 
 struct cgroup_walk {
 	struct kernfs_node *kn;
@@ -591,30 +703,28 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	}
 	rec->args_len = args_len;
 
-	bool trunc = false, disc = false;
+	struct walk_out wo;
 	struct file *file = BPF_CORE_READ(bprm, file);
 	struct dentry *exe_dentry = BPF_CORE_READ(file, f_path.dentry);
 	__u32 exe_start = offsetof(struct exec_record, data) + args_len;
-	__u32 pos = append_path(cpu, exe_dentry, BPF_CORE_READ(file, f_path.mnt), exe_start, &trunc, &disc);
-	if (trunc)
-		flags |= FLAG_EXE_TRUNCATED;
-	if (disc)
-		flags |= FLAG_EXE_DISCONNECTED;
+	__u32 pos = append_checked_path(cpu, exe_dentry, BPF_CORE_READ(file, f_path.mnt), exe_start, WALK_NO_CHECK,
+					EXE_WALK, &wo);
+	flags |= wo.flags;
+	rec->exe_origin = wo.origin;
+	rec->exe_len = wo.end - exe_start;
+	rec->_pad = 0;
 	/* d_unlinked(): unhashed and not a root. */
 	if (exe_dentry && !BPF_CORE_READ(exe_dentry, d_hash.pprev) &&
 	    BPF_CORE_READ(exe_dentry, d_parent) != exe_dentry)
 		flags |= FLAG_EXE_DELETED;
-	rec->exe_len = pos - exe_start;
 
 	__u32 cwd_start = pos;
-	trunc = disc = false;
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	pos = append_path(cpu, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), pos, &trunc, &disc);
-	if (trunc)
-		flags |= FLAG_CWD_TRUNCATED;
-	if (disc)
-		flags |= FLAG_CWD_DISCONNECTED;
-	rec->cwd_len = pos - cwd_start;
+	pos = append_checked_path(cpu, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), pos, WALK_NO_CHECK,
+				  CWD_WALK, &wo);
+	flags |= wo.flags;
+	rec->cwd_origin = wo.origin;
+	rec->cwd_len = wo.end - cwd_start;
 
 	struct cgroup_walk cw = {
 		.kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn),
@@ -852,65 +962,85 @@ static __always_inline bool prefix_excluded(__u32 cpu, __u32 off)
 	return bpf_map_lookup_elem(&excluded_prefixes, &s->key) != NULL;
 }
 
-/* Appends one path: the string and, unless it is absolute, the walk of the
- * directory it is relative to (dirfd, or the cwd for AT_FDCWD). */
-static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task, long dirfd, const char *ustr,
-					     __u32 pos, __u16 *str_len, __u16 *walk_len, __u32 *flags,
-					     __u32 str_cut_flag, __u32 trunc_flag, __u32 disc_flag, bool *excluded)
+/* Whether the process is in a mount namespace other than the host's (the
+ * root of its namespace's tree is not the host's): its absolute paths are
+ * then relative to a root the host may not share. Direct loads through the
+ * task's BTF pointer, no read call. */
+static __always_inline bool foreign_mnt_ns(struct task_struct *task)
 {
-	bool cut = false, trunc = false, disc = false;
+	return host_tree_root && task->nsproxy->mnt_ns->root->mnt_id != host_tree_root;
+}
+
+/* Whether the process's root is not the host's "/" (chroot): its absolute
+ * strings are not host paths. Three reads: only asked while path
+ * exclusions are set, for an absolute string. */
+static __always_inline bool chrooted(struct task_struct *task)
+{
+	struct path root = {};
+	bpf_core_read(&root, sizeof(root), &task->fs->root);
+	struct vfsmount *vm = root.mnt; /* locals: see walk_step */
+	struct mount *m = real_mount(vm);
+	return !host_root_mnt || BPF_CORE_READ(m, mnt_id) != host_root_mnt || root.dentry != BPF_CORE_READ(vm, mnt_root);
+}
+
+/* Appends path n (0: path 1, 1: path 2): the string and the walk of the
+ * directory it is relative to (dirfd, or the cwd for AT_FDCWD). An
+ * absolute string is relative to the process's root, walked only when the
+ * process is not in the host's mount namespace (elsewhere the root is the
+ * host's, and the walk would cost reads for nothing). */
+static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task, long dirfd, const char *ustr,
+					     __u32 pos, __u32 n, __u16 *str_len, __u16 *walk_len, __u32 *flags,
+					     struct walk_origin *origin, bool *excluded)
+{
+	bool cut = false;
 	__u32 start = pos;
 	*str_len = append_user_str(cpu, &pos, ustr, &cut);
 	if (cut)
-		*flags |= str_cut_flag;
+		*flags |= FLAG_STR1_TRUNCATED << n;
 	__u32 walk_start = pos;
-	bool absolute = *str_len > 0 && starts_with_slash(cpu, start);
-	if (absolute && (exclusion_state() & EXCLUDING_PREFIXES))
-		*excluded |= prefix_excluded(cpu, start);
-	if (!absolute) {
-		struct dentry *d;
-		struct vfsmount *m;
-		if (dirfd == AT_FDCWD_) {
-			/* Read, not loaded: the walk takes untyped pointers
-			 * (typed ones here would double the states the
-			 * verifier has to check in it). */
-			struct path pwd = {};
-			bpf_core_read(&pwd, sizeof(pwd), &task->fs->pwd);
-			d = pwd.dentry;
-			m = pwd.mnt;
-		} else {
-			struct path fp = file_path(fd_file(task, dirfd));
-			d = fp.dentry;
-			m = fp.mnt;
-		}
-		bool ex;
-		pos = append_checked_path(cpu, d, m, pos, &trunc, &disc, WALK_BASE, &ex);
-		*excluded |= ex;
-		if (trunc)
-			*flags |= trunc_flag;
-		if (disc)
-			*flags |= disc_flag;
+	*walk_len = 0;
+	bool absolute = *str_len != 0 && starts_with_slash(cpu, start);
+	if (absolute && !foreign_mnt_ns(task)) {
+		/* The string names a host path unless the process is
+		 * chrooted: match it against the excluded paths then only. */
+		if ((exclusion_state() & EXCLUDING_PREFIXES) && !chrooted(task))
+			*excluded |= prefix_excluded(cpu, start);
+		return pos;
 	}
-	*walk_len = pos - walk_start;
+	/* Read, not loaded: the walk takes untyped pointers (typed ones here
+	 * would double the states the verifier has to check in it). */
+	struct path base = {};
+	if (absolute) {
+		bpf_core_read(&base, sizeof(base), &task->fs->root);
+		*flags |= FLAG_PATH1_ROOT << n;
+	} else if (dirfd == AT_FDCWD_) {
+		bpf_core_read(&base, sizeof(base), &task->fs->pwd);
+	} else {
+		base = file_path(fd_file(task, dirfd));
+	}
+	struct walk_out wo;
+	pos = append_checked_path(cpu, base.dentry, base.mnt, pos, WALK_BASE, FILE_WALK(n), &wo);
+	*excluded |= wo.excluded;
+	*flags |= wo.flags;
+	*origin = wo.origin;
+	*walk_len = wo.end - walk_start;
 	return pos;
 }
 
 /* Appends the path of an open file (exact: the kernel's own dentry). */
 static __always_inline __u32 append_fd_path(__u32 cpu, struct task_struct *task, long fd, __u32 pos,
-					    __u16 *walk_len, __u32 *flags, struct file **out, bool *excluded)
+					    __u16 *walk_len, __u32 *flags, struct walk_origin *origin,
+					    struct file **out, bool *excluded)
 {
-	bool trunc = false, disc = false, ex;
 	struct file *f = fd_file(task, fd);
 	struct path fp = file_path(f);
+	struct walk_out wo;
 	__u32 start = pos;
-	pos = append_checked_path(cpu, fp.dentry, fp.mnt, pos, &trunc, &disc, WALK_TARGET, &ex);
-	*excluded |= ex;
-	*flags |= FLAG_PATH1_EXACT;
-	if (trunc)
-		*flags |= FLAG_PATH1_TRUNCATED;
-	if (disc)
-		*flags |= FLAG_PATH1_DISCONNECTED;
-	*walk_len = pos - start;
+	pos = append_checked_path(cpu, fp.dentry, fp.mnt, pos, WALK_TARGET, FILE_WALK(0), &wo);
+	*excluded |= wo.excluded;
+	*flags |= FLAG_PATH1_EXACT | wo.flags;
+	*origin = wo.origin;
+	*walk_len = wo.end - start;
 	if (out)
 		*out = f;
 	return pos;
@@ -938,6 +1068,9 @@ static __always_inline void emit_file(struct task_struct *task, const struct pen
 	rec->gid = (__u32)-1;
 	rec->str1_len = rec->walk1_len = rec->str2_len = rec->walk2_len = 0;
 	rec->_pad = 0;
+	rec->origin1.dev = rec->origin2.dev = 0;
+	rec->origin1.len = rec->origin2.len = 0;
+	rec->origin1._pad = rec->origin2._pad = 0;
 
 	/* Where each path comes from: an fd, or a dirfd and a string. */
 	long fd1 = -1, dir1 = AT_FDCWD_, dir2 = AT_FDCWD_;
@@ -1022,7 +1155,7 @@ static __always_inline void emit_file(struct task_struct *task, const struct pen
 	bool excluded = false;
 	if (fd1 >= 0) {
 		struct file *f = NULL;
-		pos = append_fd_path(cpu, task, fd1, pos, &rec->walk1_len, &flags, &f, &excluded);
+		pos = append_fd_path(cpu, task, fd1, pos, &rec->walk1_len, &flags, &rec->origin1, &f, &excluded);
 		if (rec->op == FILE_OP_OPEN && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED_))
 			flags |= FLAG_CREATED;
 	} else if (raw1) {
@@ -1031,12 +1164,12 @@ static __always_inline void emit_file(struct task_struct *task, const struct pen
 		if (cut)
 			flags |= FLAG_STR1_TRUNCATED;
 	} else {
-		pos = append_relative(cpu, task, dir1, str1, pos, &rec->str1_len, &rec->walk1_len, &flags,
-				      FLAG_STR1_TRUNCATED, FLAG_PATH1_TRUNCATED, FLAG_PATH1_DISCONNECTED, &excluded);
+		pos = append_relative(cpu, task, dir1, str1, pos, 0, &rec->str1_len, &rec->walk1_len, &flags,
+				      &rec->origin1, &excluded);
 	}
 	if (str2)
-		pos = append_relative(cpu, task, dir2, str2, pos, &rec->str2_len, &rec->walk2_len, &flags,
-				      FLAG_STR2_TRUNCATED, FLAG_PATH2_TRUNCATED, FLAG_PATH2_DISCONNECTED, &excluded);
+		pos = append_relative(cpu, task, dir2, str2, pos, 1, &rec->str2_len, &rec->walk2_len, &flags,
+				      &rec->origin2, &excluded);
 	if (excluded) {
 		count_excluded(EXCLUDED_PATH);
 		return;

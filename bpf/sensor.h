@@ -86,6 +86,20 @@ enum record_flag {
 	/* sock_record: the remote address is the one the caller passed (a
 	 * failed connect), not the socket's. */
 	FLAG_REMOTE_FROM_CALL = 1 << 18,
+	/* A path walk ended at the root of a mount tree that is not the
+	 * host's (a container's, or any other mount namespace's): the path is
+	 * as that tree shows it. The record's walk_origin for the path says
+	 * where the file is in its own file system, for user space to find
+	 * where the host sees it. */
+	FLAG_EXE_FOREIGN = 1 << 19,
+	FLAG_CWD_FOREIGN = 1 << 20,
+	FLAG_PATH1_FOREIGN = 1 << 21,
+	FLAG_PATH2_FOREIGN = 1 << 22,
+	/* file_record: string 1 / 2 is absolute and its walk is the process's
+	 * root directory (walked only when the process is not in the host's
+	 * mount namespace). */
+	FLAG_PATH1_ROOT = 1 << 23,
+	FLAG_PATH2_ROOT = 1 << 24,
 };
 
 /* Exclusions (maps excluded_*): why an event was not emitted. */
@@ -191,6 +205,18 @@ struct record_header {
 	struct task_ctx task;
 };
 
+/* Where the file a walk started at is in its own file system, for a walk
+ * that ended in a foreign mount tree (FLAG_*_FOREIGN): the len bytes that
+ * follow the walk are the components (leaf first, NUL-terminated) from the
+ * file up to the root of its file system, whose device is dev. A bind
+ * mount's root is a directory deep in its file system; these components
+ * include the way there. dev is 0 when the walk did not get to the root. */
+struct walk_origin {
+	__u32 dev; /* super_block->s_dev: MKDEV(major, minor) = major << 20 | minor */
+	__u16 len;
+	__u16 _pad;
+};
+
 struct exec_record {
 	struct record_header hdr;
 	__u64 parent_start_time;
@@ -199,13 +225,16 @@ struct exec_record {
 	__u32 argc;
 	__u16 args_len;   /* bytes of argv in data */
 	__u16 exe_len;    /* bytes of executable path components after argv */
-	__u16 cwd_len;    /* bytes of cwd components after those */
-	__u16 cgroup_len; /* bytes of cgroup path components after those */
+	__u16 cwd_len;    /* bytes of cwd components after those (and exe_origin's) */
+	__u16 cgroup_len; /* bytes of cgroup path components after those (and cwd_origin's) */
 	__u32 _pad;
+	struct walk_origin exe_origin; /* FLAG_EXE_FOREIGN */
+	struct walk_origin cwd_origin; /* FLAG_CWD_FOREIGN */
 	char tty[TTY_LEN];
 	/* argv (NUL-separated as in the process's memory), then the
 	 * executable, cwd and cgroup paths as NUL-terminated components,
-	 * leaf first. Only the used part is sent. */
+	 * leaf first, the executable and cwd each followed by its origin's
+	 * len bytes. Only the used part is sent. */
 	__u8 data[];
 };
 
@@ -234,8 +263,10 @@ struct creds_record {
  *  - a relative string: the string, then the walk of its dirfd or the cwd;
  *  - an absolute string: the string only.
  * Path 2 is the new name of rename and link, and the link of symlink (whose
- * string 1 is the target as given, not resolved). data holds, in order:
- * str1, walk1, str2, walk2. */
+ * string 1 is the target as given, not resolved). An absolute string has no
+ * walk, unless the process is not in the host's mount namespace: then its
+ * walk is the process's root directory (FLAG_PATHn_ROOT). data holds, in
+ * order: str1, walk1, origin1's bytes, str2, walk2, origin2's bytes. */
 struct file_record {
 	struct record_header hdr;
 	__s64 ret;        /* the syscall's return value */
@@ -251,6 +282,8 @@ struct file_record {
 	__u16 str2_len;
 	__u16 walk2_len;
 	__u32 _pad;
+	struct walk_origin origin1; /* FLAG_PATH1_FOREIGN */
+	struct walk_origin origin2; /* FLAG_PATH2_FOREIGN */
 	__u8 data[];
 };
 

@@ -251,6 +251,29 @@ type Event struct {
 	// lists here what it could not read or verify (the process had exited,
 	// or changed again before it was read).
 	Incomplete []string
+
+	// Paths named by a process in another mount namespace (a container's)
+	// are the host's view of the file where the provider can name it.
+	// ProcessView holds, by attribute name, the path as the process saw
+	// it, where that differs from the host's view in the attribute.
+	// HostPathUnknown lists the path attributes that hold the process's
+	// view because the host's could not be named: its file system is not
+	// mounted on the host, or the name the process passed may lead
+	// elsewhere from the host's root.
+	ProcessView     map[string]string
+	HostPathUnknown []string
+}
+
+// SetProcessView records that attr holds the host's view host of a path
+// the process saw as view.
+func (ev *Event) SetProcessView(attr, host, view string) {
+	if host == view {
+		return
+	}
+	if ev.ProcessView == nil {
+		ev.ProcessView = make(map[string]string, 2)
+	}
+	ev.ProcessView[attr] = view
 }
 
 // Attribute names used in Truncated. They are the names the exporter uses.

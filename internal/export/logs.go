@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -70,6 +71,14 @@ const (
 	attrSyscallName          = "sensor.syscall.name"
 
 	attrTruncated = "sensor.truncated"
+
+	// ProcessViewPrefix + a path attribute's name: the path as the
+	// process saw it in its own mount namespace (a container's), where the
+	// attribute holds the host's view and the two differ.
+	ProcessViewPrefix = "sensor.process_view."
+	// attrHostPathUnknown lists the path attributes that hold the
+	// process's view because the host's could not be named.
+	attrHostPathUnknown = "sensor.host_path_unknown"
 )
 
 // cgroupV2Prefix makes a cgroup path a line of /proc/PID/cgroup on a
@@ -128,6 +137,14 @@ func MapEvent(ev *event.Event, lr plog.LogRecord) {
 	if ev.Network != nil {
 		a.network(ev.Network)
 	}
+	if len(ev.ProcessView) > 0 {
+		for _, attr := range slices.Sorted(maps.Keys(ev.ProcessView)) {
+			a.str(ProcessViewPrefix+attr, ev.ProcessView[attr])
+		}
+	}
+	if len(ev.HostPathUnknown) > 0 {
+		a.strs(attrHostPathUnknown, ev.HostPathUnknown)
+	}
 	if len(ev.Truncated) > 0 {
 		a.strs(attrTruncated, ev.Truncated)
 	}
@@ -157,6 +174,10 @@ func capacityHint(ev *event.Event) int {
 		n += 8
 	}
 	if len(ev.Truncated) > 0 {
+		n++
+	}
+	n += len(ev.ProcessView)
+	if len(ev.HostPathUnknown) > 0 {
 		n++
 	}
 	return n

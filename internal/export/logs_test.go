@@ -207,6 +207,25 @@ func mappingCases() []struct {
 			Kind: event.KindFileOpen, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
 			File: &event.File{Path: "/etc/shadow", Access: event.AccessRead, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 257, SyscallName: "openat", Errno: 13},
 		}},
+		{"file_open_in_container", &event.Event{
+			Kind: event.KindFileOpen, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime,
+				ExecutablePath: "/run/containerd/io.containerd.runtime.v2.task/k8s.io/0123abcd/rootfs/usr/bin/app", Credentials: testCredentials(0, 0), LoginUID: event.NoLoginUID, Comm: "app",
+				CgroupPath: "/kubepods.slice/cri-containerd-0123abcd.scope", ContainerID: "0123abcd"},
+			File: &event.File{Path: "/run/containerd/io.containerd.runtime.v2.task/k8s.io/0123abcd/rootfs/etc/app.conf", Access: event.AccessWrite, Flags: 0o1101,
+				Truncated: true, Mode: 0o644, HasMode: true, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 257, SyscallName: "openat"},
+			ProcessView: map[string]string{
+				event.AttrFilePath:       "/etc/app.conf",
+				event.AttrExecutablePath: "/usr/bin/app",
+			},
+		}},
+		{"file_rename_container_only", &event.Event{
+			Kind: event.KindFileRename, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime,
+				ExecutablePath: "/run/containerd/io.containerd.runtime.v2.task/k8s.io/0123abcd/rootfs/usr/bin/app", Credentials: testCredentials(0, 0), LoginUID: event.NoLoginUID, Comm: "app",
+				CgroupPath: "/kubepods.slice/cri-containerd-0123abcd.scope", ContainerID: "0123abcd"},
+			File:            &event.File{Path: "/run/secrets/b", PreviousPath: "/run/secrets/a", OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 264, SyscallName: "renameat"},
+			ProcessView:     map[string]string{event.AttrExecutablePath: "/usr/bin/app"},
+			HostPathUnknown: []string{event.AttrFilePreviousPath, event.AttrFilePath},
+		}},
 		{"file_path_cut_invalid_utf8", &event.Event{
 			Kind: event.KindFileChmod, Time: eventTime, Observed: observedTime, Process: event.Process{PID: 5000, ParentPID: 4999, StartTime: startTime, ExecutablePath: "/usr/bin/tool", Credentials: testCredentials(1000, 1000), LoginUID: event.NoLoginUID, Comm: "tool"},
 			File:      &event.File{Path: "deep/dir/bad\xffname", Mode: 0o4755, HasMode: true, OwnerID: event.NoID, GroupID: event.NoID, SyscallID: 90, SyscallName: "chmod"},
@@ -393,6 +412,29 @@ func TestMappingAttributes(t *testing.T) {
 		if cred[k] != want {
 			t.Errorf("credentials_change %s = %#v, want %#v", k, cred[k], want)
 		}
+	}
+
+	in := attrsOf("file_open_in_container")
+	for k, want := range map[string]any{
+		"file.path":                     "/run/containerd/io.containerd.runtime.v2.task/k8s.io/0123abcd/rootfs/etc/app.conf",
+		"file.name":                     "app.conf",
+		"sensor.process_view.file.path": "/etc/app.conf",
+		"process.executable.name":       "app",
+		"sensor.process_view.process.executable.path": "/usr/bin/app",
+	} {
+		if in[k] != want {
+			t.Errorf("file_open_in_container %s = %#v, want %#v", k, in[k], want)
+		}
+	}
+	if _, ok := in["sensor.host_path_unknown"]; ok {
+		t.Error("sensor.host_path_unknown set although every path was named")
+	}
+	only := attrsOf("file_rename_container_only")
+	if got, want := only["sensor.host_path_unknown"], []any{"sensor.file.previous_path", "file.path"}; !equalAny(got, want) {
+		t.Errorf("sensor.host_path_unknown = %v, want %v", got, want)
+	}
+	if _, ok := only["sensor.process_view.file.path"]; ok {
+		t.Error("a process view given for a path that is the process's view")
 	}
 
 	trunc := attrsOf("exec_truncated")

@@ -49,6 +49,13 @@ type Entry struct {
 	// " (deleted)" mark); empty for kernel threads, zombies and processes
 	// whose /proc/<pid>/exe cannot be read.
 	ExecutablePath string
+	// ExecutableProcessView is the executable's path as the process saw it
+	// in its own mount namespace (a container's), when ExecutablePath is the
+	// host's view of it and differs. ExecutableHostUnknown: ExecutablePath
+	// is the process's view; the host's could not be named. Both are set
+	// by the eBPF provider only (event.Event.ProcessView, HostPathUnknown).
+	ExecutableProcessView string
+	ExecutableHostUnknown bool
 	// Credentials and LoginUID are valid only when HasCredentials is set.
 	Credentials    event.Credentials
 	LoginUID       uint32
@@ -71,6 +78,21 @@ type Options struct {
 	// It must divide 1e9. Default 100 (the value on every architecture the
 	// sensor supports).
 	ClockTicks int
+	// HostPaths, when set, names the host's view of the executable of a
+	// process read from /proc that runs in another mount namespace (a
+	// container): readlink of /proc/<pid>/exe gives the process's view.
+	// Without it, that view is kept as is.
+	HostPaths HostPaths
+}
+
+// HostPaths names the host's view of paths that processes in other mount
+// namespaces see (mounts.Host implements it).
+type HostPaths interface {
+	// HostMount reports whether the mount with this id is the host's.
+	HostMount(id int) bool
+	// ProcessPath names the host's view of path p, which the process with
+	// mount table mountinfo sees on its mount with this id.
+	ProcessPath(mountinfo []byte, id int, p string) (string, bool)
 }
 
 // Defaults of Options.
@@ -83,6 +105,7 @@ const (
 // Cache is the process cache. Create it with NewCache.
 type Cache struct {
 	root       string
+	paths      HostPaths
 	max        int
 	low        int // a full cache is brought down to low entries
 	clockTicks uint64
@@ -117,6 +140,7 @@ func NewCache(opts Options) *Cache {
 	}
 	c := &Cache{
 		root:       opts.ProcRoot,
+		paths:      opts.HostPaths,
 		max:        opts.MaxEntries,
 		low:        min(opts.MaxEntries-opts.MaxEntries/8, opts.MaxEntries-1),
 		clockTicks: uint64(opts.ClockTicks),
@@ -139,7 +163,7 @@ func (c *Cache) Seed() error {
 	}
 	defer d.Close()
 
-	r := newProcReader(c.root, c.clockTicks)
+	r := newProcReader(c.root, c.clockTicks, c.paths)
 	var (
 		first   error
 		skipped int
@@ -210,7 +234,7 @@ func (c *Cache) Refresh(pid uint32, startTime uint64) (Entry, bool) {
 }
 
 func (c *Cache) load(pid uint32, startTime uint64, replace bool) (Entry, bool) {
-	e, err := newProcReader(c.root, c.clockTicks).read(pid)
+	e, err := newProcReader(c.root, c.clockTicks, c.paths).read(pid)
 	if err != nil || (startTime != 0 && !c.sameStart(e.StartTime, startTime)) {
 		return Entry{}, false
 	}
@@ -238,6 +262,8 @@ func (c *Cache) Fork(parentPID uint32, parentStart uint64, child Entry) Entry {
 	if parent, ok := c.Lookup(parentPID, parentStart); ok {
 		if child.ExecutablePath == "" {
 			child.ExecutablePath = parent.ExecutablePath
+			child.ExecutableProcessView = parent.ExecutableProcessView
+			child.ExecutableHostUnknown = parent.ExecutableHostUnknown
 		}
 		if child.Comm == "" {
 			child.Comm = parent.Comm
@@ -291,7 +317,7 @@ func (c *Cache) Sweep() int {
 	}
 	c.mu.RUnlock()
 
-	r := newProcReader(c.root, c.clockTicks)
+	r := newProcReader(c.root, c.clockTicks, c.paths)
 	dead := keys[:0]
 	for _, k := range keys {
 		ticks, err := r.startTicks(k.pid)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -24,11 +25,12 @@ var errNotLeader = errors.New("not a thread-group leader")
 type procReader struct {
 	root       string
 	clockTicks uint64
+	paths      HostPaths // nil: executables are kept as readlink gives them
 	buf        []byte
 }
 
-func newProcReader(root string, clockTicks uint64) *procReader {
-	return &procReader{root: root, clockTicks: clockTicks, buf: make([]byte, 4096)}
+func newProcReader(root string, clockTicks uint64, paths HostPaths) *procReader {
+	return &procReader{root: root, clockTicks: clockTicks, paths: paths, buf: make([]byte, 4096)}
 }
 
 // read returns the entry of process pid. Every file is read through one
@@ -84,6 +86,9 @@ func (r *procReader) read(pid uint32) (Entry, error) {
 	}
 	if !st.Kthread() {
 		e.ExecutablePath = r.readLink(dir, "exe")
+		if r.paths != nil && e.ExecutablePath != "" {
+			r.hostExecutable(dir, &e)
+		}
 	}
 
 	// cgroup and loginuid are absent without CONFIG_CGROUPS / CONFIG_AUDIT.
@@ -105,6 +110,41 @@ func (r *procReader) read(pid uint32) (Entry, error) {
 		return Entry{}, fmt.Errorf("process %d: %w", pid, err)
 	}
 	return e, nil
+}
+
+// hostExecutable replaces the executable path of e, which readlink gave as
+// the process's mount tree shows it, with the host's view when the process
+// is in another mount namespace: the mount the executable is on (statx
+// STATX_MNT_ID, 5.8+) is not one of the host's. Then the process's mount
+// table says which file system and directory that mount shows, and the
+// host's table where the host sees them; when it cannot, the path stays
+// the process's view, marked.
+func (r *procReader) hostExecutable(dir int, e *Entry) {
+	var stx unix.Statx_t
+	if err := unix.Statx(dir, "exe", 0, unix.STATX_MNT_ID, &stx); err != nil || stx.Mask&unix.STATX_MNT_ID == 0 {
+		return
+	}
+	if r.paths.HostMount(int(stx.Mnt_id)) {
+		return
+	}
+	view := e.ExecutablePath
+	p, deleted := strings.CutSuffix(view, deletedSuffix)
+	e.ExecutableHostUnknown = true
+	mountinfo, err := r.readFile(dir, "mountinfo")
+	if err != nil {
+		return
+	}
+	host, ok := r.paths.ProcessPath(mountinfo, int(stx.Mnt_id), p)
+	if !ok {
+		return
+	}
+	if deleted {
+		host += deletedSuffix
+	}
+	e.ExecutablePath, e.ExecutableHostUnknown = host, false
+	if host != view {
+		e.ExecutableProcessView = view
+	}
 }
 
 // startTicks returns the start time in clock ticks of the process pid.

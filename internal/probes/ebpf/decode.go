@@ -17,10 +17,10 @@ import (
 // against the types bpf2go generated from the C.
 const (
 	headerSize      = 96
-	execFixedSize   = 160 // exec_record up to data[]
+	execFixedSize   = 176 // exec_record up to data[]
 	exitRecordSize  = 104
 	credsRecordSize = 136
-	fileFixedSize   = 144 // file_record up to data[]
+	fileFixedSize   = 160 // file_record up to data[]
 	sockRecordSize  = 416
 	commLen         = 16
 	ttyLen          = 32
@@ -46,6 +46,21 @@ const (
 	flagStr2Truncated   = uint32(sensorRecordFlagFLAG_STR2TRUNCATED)
 	flagCreated         = uint32(sensorRecordFlagFLAG_CREATED)
 	flagPath1Exact      = uint32(sensorRecordFlagFLAG_PATH1EXACT)
+	flagExeForeign      = uint32(sensorRecordFlagFLAG_EXE_FOREIGN)
+	flagCwdForeign      = uint32(sensorRecordFlagFLAG_CWD_FOREIGN)
+	flagPath1Foreign    = uint32(sensorRecordFlagFLAG_PATH1FOREIGN)
+	flagPath2Foreign    = uint32(sensorRecordFlagFLAG_PATH2FOREIGN)
+	flagPath1Root       = uint32(sensorRecordFlagFLAG_PATH1ROOT)
+	flagPath2Root       = uint32(sensorRecordFlagFLAG_PATH2ROOT)
+)
+
+// Offsets of the walk origins (struct walk_origin: dev u32, len u16).
+const (
+	execExeOrigin = 128
+	execCwdOrigin = 136
+	execTTY       = 144
+	fileOrigin1   = 144
+	fileOrigin2   = 152
 )
 
 var errShort = errors.New("record shorter than its layout")
@@ -102,6 +117,9 @@ type record struct {
 	ev          *event.Event
 	start       uint64 // the process's start_boottime
 	parentStart uint64 // the parent's start_boottime (exec records only)
+	// foreign lists the paths of the event that a process in another
+	// mount tree (a container) named, for translate.
+	foreign []foreignPath
 }
 
 // decodeRecord turns one ring-buffer record into an event. It trusts no
@@ -136,9 +154,11 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 	p.Credentials = decodeCreds(b[48:80])
 	p.Comm = cString(b[80 : 80+commLen])
 
+	var foreign []foreignPath
+	var err error
 	switch kind {
 	case event.KindExec:
-		if err := decodeExec(b, flags, ev); err != nil {
+		if foreign, err = decodeExec(b, flags, ev); err != nil {
 			return record{}, err
 		}
 	case event.KindExit:
@@ -152,7 +172,7 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 			CoreDumped: status&0x80 != 0,
 		}
 	case event.KindFileOpen:
-		if err := decodeFile(b, flags, ev); err != nil {
+		if foreign, err = decodeFile(b, flags, ev); err != nil {
 			return record{}, err
 		}
 	case event.KindNetworkConnect:
@@ -170,7 +190,7 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 			SyscallName: syscallName(id),
 		}
 	}
-	r := record{ev: ev, start: startBoot}
+	r := record{ev: ev, start: startBoot, foreign: foreign}
 	if kind == event.KindExec {
 		r.parentStart = le.Uint64(b[96:])
 	}
@@ -185,23 +205,27 @@ func decodeCreds(b []byte) *event.Credentials {
 	}
 }
 
-func decodeExec(b []byte, flags uint32, ev *event.Event) error {
+func decodeExec(b []byte, flags uint32, ev *event.Event) ([]foreignPath, error) {
 	if len(b) < execFixedSize {
-		return fmt.Errorf("exec: %w (%d bytes)", errShort, len(b))
+		return nil, fmt.Errorf("exec: %w (%d bytes)", errShort, len(b))
 	}
 	le := binary.LittleEndian
 	argsLen := int(le.Uint16(b[116:]))
 	exeLen := int(le.Uint16(b[118:]))
 	cwdLen := int(le.Uint16(b[120:]))
 	cgLen := int(le.Uint16(b[122:]))
+	exeDev, exeFSLen := walkOrigin(b[execExeOrigin:])
+	cwdDev, cwdFSLen := walkOrigin(b[execCwdOrigin:])
 	data := b[execFixedSize:]
-	if argsLen+exeLen+cwdLen+cgLen > len(data) {
-		return fmt.Errorf("exec: lengths %d+%d+%d+%d exceed the %d data bytes: %w",
-			argsLen, exeLen, cwdLen, cgLen, len(data), errShort)
+	if argsLen+exeLen+exeFSLen+cwdLen+cwdFSLen+cgLen > len(data) {
+		return nil, fmt.Errorf("exec: lengths %d+%d+%d+%d+%d+%d exceed the %d data bytes: %w",
+			argsLen, exeLen, exeFSLen, cwdLen, cwdFSLen, cgLen, len(data), errShort)
 	}
 	args, data := data[:argsLen], data[argsLen:]
 	exe, data := data[:exeLen], data[exeLen:]
+	exeFS, data := data[:exeFSLen], data[exeFSLen:]
 	cwd, data := data[:cwdLen], data[cwdLen:]
+	cwdFS, data := data[:cwdFSLen], data[cwdFSLen:]
 	cg := data[:cgLen]
 
 	x := &event.Exec{
@@ -211,7 +235,7 @@ func decodeExec(b []byte, flags uint32, ev *event.Event) error {
 		Interactive:      flags&flagTTY != 0,
 	}
 	if x.Interactive {
-		x.TTY = ttyName(cString(b[128 : 128+ttyLen]))
+		x.TTY = ttyName(cString(b[execTTY : execTTY+ttyLen]))
 	}
 	ev.Exec = x
 
@@ -223,23 +247,69 @@ func decodeExec(b []byte, flags uint32, ev *event.Event) error {
 		}
 	}
 
+	var foreign []foreignPath
 	path, cut := joinComponents(exe, flags&flagExeTruncated != 0, flags&flagExeDisconnected != 0)
+	deleted := ""
 	if path != "" && flags&flagExeDeleted != 0 {
-		path += " (deleted)"
+		deleted = " (deleted)"
+		path += deleted
 	}
 	ev.Process.ExecutablePath = path
 	if cut {
 		ev.Truncated = append(ev.Truncated, event.AttrExecutablePath)
 	}
+	if flags&flagExeForeign != 0 {
+		foreign = append(foreign, exactPath(event.AttrExecutablePath, &ev.Process.ExecutablePath, exeDev, exeFS, deleted))
+	}
 	x.WorkingDirectory, cut = joinComponents(cwd, flags&flagCwdTruncated != 0, flags&flagCwdDisconnected != 0)
 	if cut {
 		ev.Truncated = append(ev.Truncated, event.AttrWorkingDirectory)
+	}
+	if flags&flagCwdForeign != 0 {
+		foreign = append(foreign, exactPath(event.AttrWorkingDirectory, &x.WorkingDirectory, cwdDev, cwdFS, ""))
 	}
 	ev.Process.CgroupPath, cut = joinComponents(cg, flags&flagCgroupTruncated != 0, false)
 	if cut {
 		ev.Truncated = append(ev.Truncated, event.AttrCgroup)
 	}
-	return nil
+	return foreign, nil
+}
+
+// walkOrigin reads a struct walk_origin: the device of the file system a
+// foreign walk started in, and how many bytes of components (the path
+// within that file system) follow the walk.
+func walkOrigin(b []byte) (dev uint32, n int) {
+	return binary.LittleEndian.Uint32(b), int(binary.LittleEndian.Uint16(b[4:]))
+}
+
+// A foreignPath is a path that a process in another mount tree (a
+// container's) named, as the kernel reported it: the event holds the
+// process's view (in dst); translate replaces it with the host's view of
+// the same file when it can be named.
+type foreignPath struct {
+	attr string  // the attribute, as in event.Event.Truncated
+	dst  *string // the event's field
+	// dev and fsPath: the file system (kernel dev_t, 0 when unknown) and
+	// the path within it of the dentry the kernel walked.
+	dev    uint32
+	fsPath string
+	// suffix follows the host's view of fsPath: "" for the walked file
+	// itself, "/" + a name the process passed, " (deleted)".
+	suffix string
+	// exact: fsPath + suffix is the file the kernel acted on. A name of
+	// more than one component, or one the syscall follows (a symlink, a
+	// mount point), may lead elsewhere than it does on the host.
+	exact bool
+}
+
+// exactPath is the foreignPath of a walk of the file itself.
+func exactPath(attr string, dst *string, dev uint32, fs []byte, suffix string) foreignPath {
+	p := foreignPath{attr: attr, dst: dst, dev: dev, suffix: suffix, exact: true}
+	var cut bool
+	if p.fsPath, cut = joinComponents(fs, false, false); cut {
+		p.dev = 0
+	}
+	return p
 }
 
 // Flags of the file syscalls (uapi fcntl.h, fs.h).
@@ -255,22 +325,30 @@ const (
 	nrUnlinkat      = 263
 )
 
-func decodeFile(b []byte, flags uint32, ev *event.Event) error {
+func decodeFile(b []byte, flags uint32, ev *event.Event) ([]foreignPath, error) {
 	if len(b) < fileFixedSize {
-		return fmt.Errorf("file: %w (%d bytes)", errShort, len(b))
+		return nil, fmt.Errorf("file: %w (%d bytes)", errShort, len(b))
 	}
 	le := binary.LittleEndian
 	kind, ok := fileKinds[le.Uint32(b[108:])]
 	if !ok {
-		return fmt.Errorf("file: unknown operation %d", le.Uint32(b[108:]))
+		return nil, fmt.Errorf("file: unknown operation %d", le.Uint32(b[108:]))
 	}
 	ev.Kind = kind
-	lens := [4]int{int(le.Uint16(b[132:])), int(le.Uint16(b[134:])), int(le.Uint16(b[136:])), int(le.Uint16(b[138:]))}
+	dev1, fsLen1 := walkOrigin(b[fileOrigin1:])
+	dev2, fsLen2 := walkOrigin(b[fileOrigin2:])
+	// str1, walk1, fs1, str2, walk2, fs2
+	lens := [6]int{int(le.Uint16(b[132:])), int(le.Uint16(b[134:])), fsLen1,
+		int(le.Uint16(b[136:])), int(le.Uint16(b[138:])), fsLen2}
 	data := b[fileFixedSize:]
-	if lens[0]+lens[1]+lens[2]+lens[3] > len(data) {
-		return fmt.Errorf("file: lengths %v exceed the %d data bytes: %w", lens, len(data), errShort)
+	total := 0
+	for _, n := range lens {
+		total += n
 	}
-	var parts [4][]byte
+	if total > len(data) {
+		return nil, fmt.Errorf("file: lengths %v exceed the %d data bytes: %w", lens, len(data), errShort)
+	}
+	var parts [6][]byte
 	for i, n := range lens {
 		parts[i], data = data[:n], data[n:]
 	}
@@ -288,34 +366,50 @@ func decodeFile(b []byte, flags uint32, ev *event.Event) error {
 	ev.File = f
 
 	path1, cut1 := filePath(parts[0], parts[1], flags&flagStr1Truncated != 0,
-		flags&flagPath1Truncated != 0, flags&flagPath1Disconn != 0)
-	path2, cut2 := filePath(parts[2], parts[3], flags&flagStr2Truncated != 0,
-		flags&flagPath2Truncated != 0, flags&flagPath2Disconn != 0)
+		flags&flagPath1Truncated != 0, flags&flagPath1Disconn != 0, flags&flagPath1Root != 0)
+	path2, cut2 := filePath(parts[3], parts[4], flags&flagStr2Truncated != 0,
+		flags&flagPath2Truncated != 0, flags&flagPath2Disconn != 0, flags&flagPath2Root != 0)
 	mark := func(cut bool, attr string) {
 		if cut {
 			ev.Truncated = append(ev.Truncated, attr)
 		}
 	}
+	// Which attribute each path is: attr1/attr2 and their fields.
+	var attr1, attr2 string
+	var dst1, dst2 *string
 	atFlags := le.Uint32(b[116:])
 	mode := le.Uint32(b[120:])
 	switch kind {
 	case event.KindFileRename:
 		f.PreviousPath, f.Path = path1, path2
 		f.Exchange, f.NoReplace = atFlags&renameExchange != 0, atFlags&renameNoReplace != 0
+		attr1, dst1, attr2, dst2 = event.AttrFilePreviousPath, &f.PreviousPath, event.AttrFilePath, &f.Path
 		mark(cut1, event.AttrFilePreviousPath)
 		mark(cut2, event.AttrFilePath)
 	case event.KindFileLink:
 		f.SourcePath, f.Path = path1, path2
+		attr1, dst1, attr2, dst2 = event.AttrFileSourcePath, &f.SourcePath, event.AttrFilePath, &f.Path
 		mark(cut1, event.AttrFileSourcePath)
 		mark(cut2, event.AttrFilePath)
 	case event.KindFileSymlink:
 		// The target is a string the kernel stores, not a path it resolved.
 		f.SymlinkTarget, f.Path = string(parts[0]), path2
+		attr2, dst2 = event.AttrFilePath, &f.Path
 		mark(flags&flagStr1Truncated != 0, event.AttrFileSymlinkTarget)
 		mark(cut2, event.AttrFilePath)
 	default:
 		f.Path = path1
+		attr1, dst1 = event.AttrFilePath, &f.Path
 		mark(cut1, event.AttrFilePath)
+	}
+	var foreign []foreignPath
+	if flags&flagPath1Foreign != 0 && dst1 != nil {
+		foreign = append(foreign, stringPath(attr1, dst1, dev1, parts[2], parts[0],
+			flags&flagPath1Exact != 0, flags&flagStr1Truncated != 0, nameOnly(kind, 1)))
+	}
+	if flags&flagPath2Foreign != 0 && dst2 != nil {
+		foreign = append(foreign, stringPath(attr2, dst2, dev2, parts[5], parts[3],
+			false, flags&flagStr2Truncated != 0, nameOnly(kind, 2)))
 	}
 	switch kind {
 	case event.KindFileOpen:
@@ -337,7 +431,42 @@ func decodeFile(b []byte, flags uint32, ev *event.Event) error {
 	case event.KindFileDelete:
 		f.Directory = id == nrRmdir || (id == nrUnlinkat && atFlags&atRemoveDir != 0)
 	}
-	return nil
+	return foreign, nil
+}
+
+// nameOnly reports whether path n (1 or 2) of a file event of kind is a
+// name the syscall acts on without following it: the last component is not
+// resolved through a symbolic link or onto a mount on it (a mount point
+// cannot be removed or renamed: EBUSY; a new name is not one yet). unlink,
+// rmdir, rename, mkdir, and the new name of link and symlink. The others
+// (open, chmod, chown, truncate, link's source) follow the name.
+func nameOnly(kind event.Kind, n int) bool {
+	switch kind {
+	case event.KindFileDelete, event.KindFileMkdir:
+		return n == 1
+	case event.KindFileRename:
+		return true
+	case event.KindFileLink, event.KindFileSymlink:
+		return n == 2
+	}
+	return false
+}
+
+// stringPath is the foreignPath of a file path: the walk of the file itself
+// (exactFd), or a string and the walk of the directory (or, for an
+// absolute string, the root) it is relative to. The string leads where
+// the host would take it only when it is one name the syscall does not
+// follow: more components may cross a mount only the process has, or a
+// symbolic link that resolves elsewhere from the host's root.
+func stringPath(attr string, dst *string, dev uint32, fs, str []byte, exactFd, strCut, nameOnly bool) foreignPath {
+	p := exactPath(attr, dst, dev, fs, "")
+	if exactFd || len(str) == 0 {
+		return p
+	}
+	name := strings.TrimPrefix(string(str), "/")
+	p.suffix = "/" + name
+	p.exact = !strCut && nameOnly && name != "" && name != "." && name != ".." && !strings.Contains(name, "/")
+	return p
 }
 
 // sockKinds maps enum sock_op to event kinds.
@@ -445,10 +574,17 @@ func unixName(b []byte) (string, bool) {
 
 // filePath assembles a path from the string a process passed and the walk
 // of the directory it is relative to (or, with no string, of the file
-// itself). An absolute string stands alone. Whatever could not be
-// resolved fully is reported cut: never a wrong absolute path.
-func filePath(str, walk []byte, strCut, walkCut, disconnected bool) (string, bool) {
+// itself). An absolute string stands alone, unless root says that the walk
+// is of the process's root directory (a process in another mount
+// namespace, whose root may be a directory of its tree). Whatever could
+// not be resolved fully is reported cut: never a wrong absolute path.
+func filePath(str, walk []byte, strCut, walkCut, disconnected, root bool) (string, bool) {
 	if len(str) > 0 && str[0] == '/' {
+		if root && !walkCut && !disconnected {
+			if base, _ := joinComponents(walk, false, false); base != "/" {
+				return base + string(str), strCut
+			}
+		}
 		return string(str), strCut
 	}
 	base, cut := joinComponents(walk, walkCut, disconnected)
@@ -559,4 +695,32 @@ func SyscallID(name string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// hostPaths names where the host sees a path within a file system (see
+// mounts.Host).
+type hostPaths interface {
+	HostPath(dev uint32, p string) (string, bool)
+}
+
+// translate puts the host's view of each path a process in another mount
+// tree named into the event, keeping the process's view beside it; a path
+// the host's view of which cannot be named stays the process's, and is
+// listed in HostPathUnknown. h may be nil (nothing can be named).
+func translate(h hostPaths, r record) {
+	ev := r.ev
+	for _, p := range r.foreign {
+		view := *p.dst
+		if p.dev != 0 && p.exact && h != nil {
+			if host, ok := h.HostPath(p.dev, p.fsPath); ok {
+				if host == "/" && strings.HasPrefix(p.suffix, "/") {
+					host = ""
+				}
+				*p.dst = host + p.suffix
+				ev.SetProcessView(p.attr, *p.dst, view)
+				continue
+			}
+		}
+		ev.HostPathUnknown = append(ev.HostPathUnknown, p.attr)
+	}
 }

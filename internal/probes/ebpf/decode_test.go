@@ -40,7 +40,9 @@ func TestRecordLayout(t *testing.T) {
 		{"exec exe_len", unsafe.Offsetof(x.ExeLen), 118},
 		{"exec cwd_len", unsafe.Offsetof(x.CwdLen), 120},
 		{"exec cgroup_len", unsafe.Offsetof(x.CgroupLen), 122},
-		{"exec tty", unsafe.Offsetof(x.Tty), 128},
+		{"exec exe origin", unsafe.Offsetof(x.ExeOrigin), execExeOrigin},
+		{"exec cwd origin", unsafe.Offsetof(x.CwdOrigin), execCwdOrigin},
+		{"exec tty", unsafe.Offsetof(x.Tty), execTTY},
 		{"exec data", unsafe.Offsetof(x.Data), execFixedSize},
 		{"exit size", unsafe.Sizeof(e), exitRecordSize},
 		{"exit code", unsafe.Offsetof(e.ExitCode), 96},
@@ -58,6 +60,9 @@ func TestRecordLayout(t *testing.T) {
 		{"file gid", unsafe.Offsetof(f.Gid), 128},
 		{"file str1_len", unsafe.Offsetof(f.Str1Len), 132},
 		{"file walk2_len", unsafe.Offsetof(f.Walk2Len), 138},
+		{"file origin1", unsafe.Offsetof(f.Origin1), fileOrigin1},
+		{"file origin2", unsafe.Offsetof(f.Origin2), fileOrigin2},
+		{"origin len", unsafe.Offsetof(f.Origin1.Len), 4},
 		{"sock size", unsafe.Sizeof(k), sockRecordSize},
 		{"sock ret", unsafe.Offsetof(k.Ret), 96},
 		{"sock op", unsafe.Offsetof(k.Op), 108},
@@ -82,6 +87,14 @@ func TestRecordLayout(t *testing.T) {
 // used part of data is sent.
 func execBytes(t testing.TB, flags uint32, args, exe, cwd, cg []byte) []byte {
 	t.Helper()
+	return foreignExecBytes(t, flags, args, exe, nil, cwd, nil, cg)
+}
+
+// foreignExecBytes is execBytes with the executable's and cwd's paths within
+// their file systems (struct walk_origin), for walks that ended in another
+// mount tree; device 254:0 for the executable, 0:40 for the cwd.
+func foreignExecBytes(t testing.TB, flags uint32, args, exe, exeFS, cwd, cwdFS, cg []byte) []byte {
+	t.Helper()
 	var r sensorExecRecord
 	r.Hdr.Type = uint32(sensorRecordTypeRECORD_EXEC)
 	r.Hdr.Flags = flags
@@ -97,11 +110,18 @@ func execBytes(t testing.TB, flags uint32, args, exe, cwd, cg []byte) []byte {
 	r.Sid, r.Pgid, r.Argc = 77, 4242, 3
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Tty[0])), 32), "pts3")
 	r.ArgsLen, r.ExeLen, r.CwdLen, r.CgroupLen = uint16(len(args)), uint16(len(exe)), uint16(len(cwd)), uint16(len(cg))
+	r.ExeOrigin.Len, r.CwdOrigin.Len = uint16(len(exeFS)), uint16(len(cwdFS))
+	if flags&flagExeForeign != 0 {
+		r.ExeOrigin.Dev = devOverlay
+	}
+	if flags&flagCwdForeign != 0 {
+		r.CwdOrigin.Dev = devRoot
+	}
 	var buf bytes.Buffer
 	if err := binary.Write(&buf, binary.LittleEndian, &r); err != nil {
 		t.Fatal(err)
 	}
-	for _, part := range [][]byte{args, exe, cwd, cg} {
+	for _, part := range [][]byte{args, exe, exeFS, cwd, cwdFS, cg} {
 		buf.Write(part)
 	}
 	return buf.Bytes()
@@ -255,11 +275,15 @@ func FuzzDecodeRecord(f *testing.F) {
 	buf.Reset()
 	binary.Write(&buf, binary.LittleEndian, &c)
 	f.Add(buf.Bytes())
+	f.Add(foreignExecBytes(f, flagExeForeign|flagCwdForeign, nil, []byte("sh\x00"), []byte("sh\x00bin\x00"), []byte("a\x00"), nil, nil))
+	f.Add(fileBytes(f, sensorFileOpFILE_OP_RENAME, 82, flagPath1Foreign|flagPath2Foreign|flagPath1Root,
+		fileParts{str1: []byte("/a"), str2: []byte("b"), walk2: []byte("d\x00"), fs2: []byte("d\x00"), dev1: devOverlay, dev2: devRoot}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b, testClock)
 		if err != nil {
 			return
 		}
+		translate(fakeHost{}, r)
 		size := len(r.ev.Process.ExecutablePath) + len(r.ev.Process.CgroupPath) + len(r.ev.Process.Comm)
 		if x := r.ev.Exec; x != nil {
 			size += len(x.WorkingDirectory) + len(x.TTY)

@@ -3,6 +3,7 @@ package ebpf
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -349,22 +350,36 @@ func TestFilePaths(t *testing.T) {
 	}
 }
 
-// A file in a mount that exists only in a new mount namespace is reported
-// with the path the process sees; paths deeper than 64 directories are
-// whole, and a path longer than the buffer is marked, with its true tail.
+// In a new mount namespace that shares the host's root (unshare -m, as
+// systemd's sandboxing does), a file the host sees is reported with its
+// path, unmarked; a file in a mount that exists only in that namespace with
+// the path the process sees, marked as such. Paths deeper than 64
+// directories are whole, and a path longer than the buffer is marked, with
+// its true tail.
 func TestFilePathsNamespacesAndDepth(t *testing.T) {
 	_, c := startProvider(t, Options{})
 	self, _ := os.Executable()
-	d := t.TempDir()
+	d, _ := filepath.EvalSymlinks(t.TempDir())
 	os.Mkdir(d+"/ns", 0o755)
-	cmd := exec.Command("/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-		`mount -t tmpfs none "$1/ns" && exec "$2" open "$1/ns/inside" 65 384`, "sh", d, self)
-	cmd.Env = []string{fileOpEnv + "=1"}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
+	inNamespace := func(script string) uint32 {
+		t.Helper()
+		cmd := exec.Command("/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", d, self)
+		cmd.Env = []string{fileOpEnv + "=1"}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return uint32(cmd.Process.Pid)
 	}
-	ev := waitFile(t, c, event.KindFileOpen, uint32(cmd.Process.Pid))
+	ev := waitFile(t, c, event.KindFileOpen, inNamespace(`exec "$2" open "$1/shared" 65 384`))
+	want(t, "path in the host's file system", ev.File.Path, d+"/shared")
+	if len(ev.HostPathUnknown) != 0 || len(ev.ProcessView) != 0 {
+		t.Errorf("host path unknown %v, process view %v: the host sees this path", ev.HostPathUnknown, ev.ProcessView)
+	}
+	ev = waitFile(t, c, event.KindFileOpen, inNamespace(`mount -t tmpfs none "$1/ns" && exec "$2" open "$1/ns/inside" 65 384`))
 	want(t, "path in a private mount", ev.File.Path, d+"/ns/inside")
+	if !slices.Equal(ev.HostPathUnknown, []string{event.AttrFilePath}) {
+		t.Errorf("host path unknown = %v, want file.path", ev.HostPathUnknown)
+	}
 	if _, err := os.Stat(d + "/ns/inside"); err == nil {
 		t.Fatal("the tmpfs leaked out of the namespace: the test proves nothing")
 	}

@@ -1,6 +1,7 @@
 package ebpf
 
 import (
+	"bufio"
 	"errors"
 	"os"
 	"strconv"
@@ -19,8 +20,16 @@ const fileOpEnv = "OTEL_SENSOR_TEST_FILEOP"
 // anything else is opened as a dirfd.
 //
 // Leading "cd=DIR" arguments change the working directory one step at a
-// time first, so it can be deeper than PATH_MAX.
+// time first, so it can be deeper than PATH_MAX. A leading "wait" writes
+// "ready" to stdout and waits for a line on stdin first.
 func fileOp(args []string) int {
+	if len(args) > 0 && args[0] == "wait" {
+		os.Stdout.WriteString("ready\n")
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			panic(err)
+		}
+		args = args[1:]
+	}
 	for len(args) > 0 && strings.HasPrefix(args[0], "cd=") {
 		if err := unix.Chdir(args[0][3:]); err != nil {
 			panic(err)

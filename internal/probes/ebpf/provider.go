@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
+	"github.com/otel-sensor/otel-sensor/internal/mounts"
 	"github.com/otel-sensor/otel-sensor/internal/probes"
 	"github.com/otel-sensor/otel-sensor/internal/proc"
 )
@@ -61,6 +63,10 @@ type Options struct {
 	// SweepInterval is how often the cache drops processes whose exit was
 	// missed (default 1 minute).
 	SweepInterval time.Duration
+	// MountInfo is the host's mount table, which names the host's view of
+	// the files processes in other mount namespaces (containers) act on
+	// (default mounts.HostMountInfo, /proc/1/mountinfo).
+	MountInfo string
 }
 
 // Opens selects which file opens are reported.
@@ -97,6 +103,9 @@ func (o *Options) setDefaults() {
 	if o.SweepInterval == 0 {
 		o.SweepInterval = time.Minute
 	}
+	if o.MountInfo == "" {
+		o.MountInfo = mounts.HostMountInfo
+	}
 }
 
 // recordReader is the part of ringbuf.Reader the read loop uses, so the
@@ -109,9 +118,10 @@ type recordReader interface {
 
 // Provider is the eBPF event provider.
 type Provider struct {
-	opts  Options
-	cache *proc.Cache
-	clock bootClock
+	opts   Options
+	cache  *proc.Cache
+	clock  bootClock
+	mounts *mounts.Host
 
 	objs   sensorObjects
 	loaded bool
@@ -176,6 +186,20 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 	}
 	p.clock = clock
 
+	// The host's mount tree: where walks of the host's paths end, and
+	// where the host sees other trees' file systems.
+	if p.mounts, err = mounts.OpenHost(p.opts.MountInfo); err != nil {
+		return err
+	}
+	table, err := p.mounts.Table()
+	if err != nil {
+		return err
+	}
+	treeRoot, ok := table.TreeRoot()
+	if !ok {
+		return fmt.Errorf("%s: no mount at / whose parent is not listed: cannot tell the host's mount tree", p.opts.MountInfo)
+	}
+
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("remove memlock limit: %w", err)
 	}
@@ -183,7 +207,8 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 	if err != nil {
 		return fmt.Errorf("load eBPF object: %w", err)
 	}
-	if err := p.configure(spec); err != nil {
+	rootID, _ := table.RootID()
+	if err := p.configure(spec, uint32(treeRoot), uint32(rootID)); err != nil {
 		return err
 	}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
@@ -221,7 +246,7 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 	// Seed after attaching: a process that starts in between is then seen
 	// by both, never by neither.
 	if p.cache == nil {
-		p.cache = proc.NewCache(proc.Options{})
+		p.cache = proc.NewCache(proc.Options{HostPaths: p.mounts})
 		if err := p.cache.Seed(); err != nil {
 			return fmt.Errorf("seed process cache: %w", err)
 		}
@@ -234,18 +259,20 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 	return nil
 }
 
-func (p *Provider) configure(spec *ebpf.CollectionSpec) error {
+func (p *Provider) configure(spec *ebpf.CollectionSpec, hostTreeRoot, hostRoot uint32) error {
 	self := uint32(0)
 	if !p.opts.IncludeSelf {
 		self = uint32(os.Getpid())
 	}
 	for name, v := range map[string]any{
-		"self_tgid":     self,
-		"watch_ppid":    p.opts.WatchParent,
-		"wakeup_bytes":  uint64(p.opts.WakeupBytes),
-		"urgent_bytes":  uint64(p.opts.RingBufferBytes / 2),
-		"open_mode":     p.opts.Opens.kernel(),
-		"report_failed": p.opts.ReportFailed,
+		"self_tgid":      self,
+		"watch_ppid":     p.opts.WatchParent,
+		"wakeup_bytes":   uint64(p.opts.WakeupBytes),
+		"urgent_bytes":   uint64(p.opts.RingBufferBytes / 2),
+		"open_mode":      p.opts.Opens.kernel(),
+		"report_failed":  p.opts.ReportFailed,
+		"host_tree_root": hostTreeRoot,
+		"host_root_mnt":  hostRoot,
 	} {
 		vs, ok := spec.Variables[name]
 		if !ok {
@@ -308,6 +335,9 @@ func (p *Provider) handleRecord(b []byte) {
 		return
 	}
 	r.ev.Observed = time.Now()
+	if len(r.foreign) > 0 {
+		translate(p.mounts, r)
+	}
 	enrich(p.cache, r)
 	p.handler.Handle(r.ev)
 }
@@ -321,18 +351,24 @@ func enrich(c *proc.Cache, r record) {
 	case event.KindExec:
 		if parent, ok := c.Lookup(pr.ParentPID, r.parentStart); ok {
 			pr.ParentExecutablePath = parent.ExecutablePath
+			executableView(ev, event.AttrParentExecutablePath, parent)
 		}
 		pr.ContainerID = proc.ContainerID(pr.CgroupPath)
-		c.Put(entryOf(pr, r.start))
+		e := entryOf(pr, r.start)
+		e.ExecutableProcessView = ev.ProcessView[event.AttrExecutablePath]
+		e.ExecutableHostUnknown = slices.Contains(ev.HostPathUnknown, event.AttrExecutablePath)
+		c.Put(e)
 		return
 	case event.KindFork:
 		child := c.Fork(pr.ParentPID, 0, entryOf(pr, r.start))
 		pr.ExecutablePath = child.ExecutablePath
+		executableView(ev, event.AttrExecutablePath, child)
 		pr.CgroupPath = child.CgroupPath
 		pr.ContainerID = child.ContainerID
 	default:
 		if e, ok := c.Lookup(pr.PID, r.start); ok {
 			pr.ExecutablePath = e.ExecutablePath
+			executableView(ev, event.AttrExecutablePath, e)
 			pr.CgroupPath = e.CgroupPath
 			pr.ContainerID = e.ContainerID
 			if ev.Kind == event.KindCredentialsChange {
@@ -343,9 +379,21 @@ func enrich(c *proc.Cache, r record) {
 	}
 	if parent, ok := c.Lookup(pr.ParentPID, 0); ok {
 		pr.ParentExecutablePath = parent.ExecutablePath
+		executableView(ev, event.AttrParentExecutablePath, parent)
 	}
 	if ev.Kind == event.KindExit {
 		c.Remove(pr.PID, r.start)
+	}
+}
+
+// executableView carries what the cache knows of the views of an
+// executable's path (see proc.Entry) into the event, for attr.
+func executableView(ev *event.Event, attr string, e proc.Entry) {
+	switch {
+	case e.ExecutableHostUnknown:
+		ev.HostPathUnknown = append(ev.HostPathUnknown, attr)
+	case e.ExecutableProcessView != "":
+		ev.SetProcessView(attr, e.ExecutablePath, e.ExecutableProcessView)
 	}
 }
 
@@ -499,6 +547,9 @@ func (p *Provider) release() error {
 	if p.reader != nil {
 		errs = append(errs, p.reader.Close())
 		p.reader = nil
+	}
+	if p.mounts != nil {
+		errs = append(errs, p.mounts.Close())
 	}
 	if p.loaded {
 		p.finalMu.Lock()

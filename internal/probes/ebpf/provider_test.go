@@ -369,6 +369,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(sockOpEnv) == "1" {
 		os.Exit(sockOp(os.Args[1:]))
 	}
+	if os.Getenv(containerEnv) == "1" {
+		os.Exit(inContainer(os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 

@@ -102,8 +102,20 @@ type sensorExecRecord struct {
 	CwdLen          uint16
 	CgroupLen       uint16
 	Pad             uint32
-	Tty             [32]int8
-	Data            [0]uint8
+	ExeOrigin       struct {
+		_   structs.HostLayout
+		Dev uint32
+		Len uint16
+		Pad uint16
+	}
+	CwdOrigin struct {
+		_   structs.HostLayout
+		Dev uint32
+		Len uint16
+		Pad uint16
+	}
+	Tty  [32]int8
+	Data [0]uint8
 }
 
 type sensorExitRecord struct {
@@ -169,7 +181,19 @@ type sensorFileRecord struct {
 	Str2Len   uint16
 	Walk2Len  uint16
 	Pad       uint32
-	Data      [0]uint8
+	Origin1   struct {
+		_   structs.HostLayout
+		Dev uint32
+		Len uint16
+		Pad uint16
+	}
+	Origin2 struct {
+		_   structs.HostLayout
+		Dev uint32
+		Len uint16
+		Pad uint16
+	}
+	Data [0]uint8
 }
 
 type sensorForkRecord struct {
@@ -219,6 +243,12 @@ const (
 	sensorRecordFlagFLAG_CREATED           sensorRecordFlag = 65536
 	sensorRecordFlagFLAG_PATH1EXACT        sensorRecordFlag = 131072
 	sensorRecordFlagFLAG_REMOTE_FROM_CALL  sensorRecordFlag = 262144
+	sensorRecordFlagFLAG_EXE_FOREIGN       sensorRecordFlag = 524288
+	sensorRecordFlagFLAG_CWD_FOREIGN       sensorRecordFlag = 1048576
+	sensorRecordFlagFLAG_PATH1FOREIGN      sensorRecordFlag = 2097152
+	sensorRecordFlagFLAG_PATH2FOREIGN      sensorRecordFlag = 4194304
+	sensorRecordFlagFLAG_PATH1ROOT         sensorRecordFlag = 8388608
+	sensorRecordFlagFLAG_PATH2ROOT         sensorRecordFlag = 16777216
 )
 
 type sensorRecordHeader struct {
@@ -307,6 +337,8 @@ const (
 	sensorProgHandleFork      = "handle_fork"
 	sensorProgHandleSysEnter  = "handle_sys_enter"
 	sensorProgHandleSysExit   = "handle_sys_exit"
+	sensorVarHostRootMnt      = "host_root_mnt"
+	sensorVarHostTreeRoot     = "host_tree_root"
 	sensorVarOpenMode         = "open_mode"
 	sensorVarReportFailed     = "report_failed"
 	sensorVarSelfTgid         = "self_tgid"
@@ -389,6 +421,8 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
+	HostRootMnt      *ebpf.VariableSpec `ebpf:"host_root_mnt"`
+	HostTreeRoot     *ebpf.VariableSpec `ebpf:"host_tree_root"`
 	OpenMode         *ebpf.VariableSpec `ebpf:"open_mode"`
 	ReportFailed     *ebpf.VariableSpec `ebpf:"report_failed"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -455,6 +489,8 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
+	HostRootMnt      *ebpf.Variable `ebpf:"host_root_mnt"`
+	HostTreeRoot     *ebpf.Variable `ebpf:"host_tree_root"`
 	OpenMode         *ebpf.Variable `ebpf:"open_mode"`
 	ReportFailed     *ebpf.Variable `ebpf:"report_failed"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
