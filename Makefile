@@ -52,7 +52,8 @@ vmlinux:
 
 # Overhead benchmarks: fork+exec, open+close, rename and connect+accept
 # loops with no sensor, with the sensor and under auditd watching the same
-# syscalls, interleaved; prints a table and a verdict per workload
+# syscalls, interleaved (fork+exec also with the sensor's netlink provider,
+# which reports no file or socket events); prints a table and a verdict per workload
 # (docs/performance.md). Root needed; about 5 minutes. BENCH_FLAGS passes
 # flags, e.g. BENCH_FLAGS='-workload rename' or BENCH_FLAGS='-rounds 21'.
 bench: build deps-bench

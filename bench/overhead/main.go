@@ -9,7 +9,9 @@
 //	connect    loopback TCP connect + accept    ≤ 1.15
 //
 // The sensor must export every record the workload causes; the report
-// counts them in its output and gives its drop counters.
+// counts them in its output and gives its drop counters. The fork+exec
+// loop also runs with the sensor's netlink provider (mode sensor-netlink),
+// for comparison; the other loops make no events that provider reports.
 //
 // It is a benchmark harness, not a test: it exits 0 whatever the figures
 // are, and 1 only when something broke (the sensor failed to start or to
@@ -76,8 +78,10 @@ type options struct {
 var sensorModes = map[string]struct {
 	devNull, stopped bool
 	overrides        []string // sensor environment set whatever the harness's says
+	processOnly      bool     // runs only for workloads of process events
 }{
 	"sensor":            {},
+	"sensor-netlink":    {overrides: []string{"OTEL_SENSOR_PROVIDER=netlink"}, processOnly: true},
 	"sensor-devnull":    {devNull: true},
 	"sensor-stopped":    {stopped: true},
 	"sensor-opens-none": {overrides: []string{"OTEL_SENSOR_FILE__OPENS=none"}},
@@ -98,7 +102,7 @@ func run() int {
 	flag.IntVar(&o.n, "n", 0, "iterations per round (0: the workload's default: forkexec 2000, openclose 30000, rename 20000, connect 6000)")
 	flag.IntVar(&o.warmup, "warmup", -1, "untimed iterations before each round's timed loop, in the same worker process (-1: a tenth of -n)")
 	flag.StringVar(&o.sensor, "sensor", "bin/otel-sensor", "the sensor binary")
-	flag.StringVar(&modes, "modes", "baseline,sensor,auditd", "comma-separated modes: baseline, sensor, auditd; for diagnosis also sensor-devnull (sensor output to /dev/null), sensor-stopped (sensor SIGSTOPped during the loop, so only its in-kernel work runs) and sensor-opens-none (file.opens=none); see docs/performance.md")
+	flag.StringVar(&modes, "modes", "baseline,sensor,sensor-netlink,auditd", "comma-separated modes: baseline, sensor, sensor-netlink (the netlink provider; forkexec only, skipped for the others), auditd; for diagnosis also sensor-devnull (sensor output to /dev/null), sensor-stopped (sensor SIGSTOPped during the loop, so only its in-kernel work runs) and sensor-opens-none (file.opens=none); see docs/performance.md")
 	flag.StringVar(&o.exe, "exe", "/bin/true", "forkexec: the program the workload execs (no arguments; must exit 0)")
 	flag.DurationVar(&o.settle, "settle", 300*time.Millisecond, "pause after a mode is set up, before its round is timed")
 	flag.BoolVar(&o.keep, "keep", false, "keep the sensor's output files and auditd's logs (their directory is printed)")
@@ -145,7 +149,7 @@ func (o *options) validate() error {
 	seen := map[string]bool{}
 	for _, m := range o.modes {
 		if _, ok := sensorModes[m]; !ok && m != "baseline" && m != "auditd" {
-			return fmt.Errorf("-modes: unknown mode %q (baseline, sensor, sensor-devnull, sensor-stopped, sensor-opens-none, auditd)", m)
+			return fmt.Errorf("-modes: unknown mode %q (baseline, sensor, sensor-netlink, sensor-devnull, sensor-stopped, sensor-opens-none, auditd)", m)
 		}
 		if seen[m] {
 			return fmt.Errorf("-modes: %q twice", m)
@@ -215,6 +219,9 @@ func bench(ctx context.Context, o options, name string) (verdict string, err err
 		switch sm, isSensor := sensorModes[mname]; {
 		case mname == "baseline":
 			m = baselineMode{}
+		case isSensor && sm.processOnly && !w.processEvents:
+			res.skipped[mname] = "the netlink provider reports no " + w.title + " events (process events only)"
+			continue
 		case isSensor:
 			bin, err := filepath.Abs(o.sensor)
 			if err != nil {
@@ -316,6 +323,9 @@ func progress(r *roundResult, w *workload, spec workerSpec) string {
 			mib(sr.PeakHWMKiB), mib(sr.LastHWMKiB), perOp(sr.CPURound), perOp(sr.CPUAfter), w.op)
 		if sr.Counted {
 			s += fmt.Sprintf("  exported %d/%d (all %s %d) dropped %d", sr.Exported, w.expected(all), strings.Join(w.events, "+"), sr.EventRecords, sr.Dropped)
+			if sr.Incomplete > 0 {
+				s += fmt.Sprintf(" (%d with sensor.incomplete)", sr.Incomplete)
+			}
 			if len(sr.Failed) > 0 {
 				s += fmt.Sprintf(" failed %v", sr.Failed)
 			}

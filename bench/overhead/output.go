@@ -18,9 +18,15 @@ type outputCount struct {
 	// error.type, by its value: attempts that failed or were interrupted,
 	// which no workload makes on purpose (workload.matchRecord leaves them
 	// out).
-	Failed     map[string]int
-	Dropped    int64    // final sum of sensor.events.dropped
-	DropSeries []string // non-zero series, "stage/reason/event.name=N"
+	Failed map[string]int
+	// Incomplete counts the exported records that list attributes in
+	// sensor.incomplete (the provider could not fill them: the netlink
+	// provider reads an exec's program from /proc, after the fact), and
+	// IncompleteAttrs how many of them list each attribute.
+	Incomplete      int
+	IncompleteAttrs map[string]int
+	Dropped         int64    // final sum of sensor.events.dropped
+	DropSeries      []string // non-zero series, "stage/reason/event.name=N"
 }
 
 // The few fields of ExportLogsServiceRequest / ExportMetricsServiceRequest
@@ -54,6 +60,11 @@ type keyValue struct {
 	Value struct {
 		StringValue *string   `json:"stringValue"`
 		IntValue    jsonInt64 `json:"intValue"`
+		ArrayValue  *struct {
+			Values []struct {
+				StringValue *string `json:"stringValue"`
+			} `json:"values"`
+		} `json:"arrayValue"`
 	} `json:"value"`
 }
 
@@ -86,6 +97,21 @@ func attrString(kvs []keyValue, key string) string {
 	return ""
 }
 
+// attrStrings returns the strings of an array attribute.
+func attrStrings(kvs []keyValue, key string) []string {
+	var s []string
+	for _, kv := range kvs {
+		if kv.Key == key && kv.Value.ArrayValue != nil {
+			for _, v := range kv.Value.ArrayValue.Values {
+				if v.StringValue != nil {
+					s = append(s, *v.StringValue)
+				}
+			}
+		}
+	}
+	return s
+}
+
 func attrInt(kvs []keyValue, key string) (int64, bool) {
 	for _, kv := range kvs {
 		if kv.Key == key && kv.Value.IntValue.Set {
@@ -94,6 +120,10 @@ func attrInt(kvs []keyValue, key string) (int64, bool) {
 	}
 	return 0, false
 }
+
+// attrIncomplete lists the attributes the provider could not fill
+// (docs/events.md).
+const attrIncomplete = "sensor.incomplete"
 
 // countOutput reads the sensor's JSON lines and counts the records of the
 // workload's event names, all of them and those the workload recognises as
@@ -120,6 +150,15 @@ func countOutput(r io.Reader, w *workload, pid int) (outputCount, error) {
 					c.EventRecords++
 					if w.matchRecord(rec.EventName, rec.Attributes, pid) {
 						c.Exported++
+						if missing := attrStrings(rec.Attributes, attrIncomplete); len(missing) > 0 {
+							c.Incomplete++
+							if c.IncompleteAttrs == nil {
+								c.IncompleteAttrs = map[string]int{}
+							}
+							for _, a := range missing {
+								c.IncompleteAttrs[a]++
+							}
+						}
 					} else if p, _ := attrInt(rec.Attributes, "process.pid"); p == int64(pid) {
 						if e := attrString(rec.Attributes, "error.type"); e != "" {
 							if c.Failed == nil {

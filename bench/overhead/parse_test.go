@@ -118,6 +118,77 @@ func TestCountOutput(t *testing.T) {
 	}
 }
 
+// The netlink provider reads an exec's program from /proc after the event;
+// when the child is gone by then the record has no executable and lists it
+// in sensor.incomplete. Such a record of the worker's child is the loop's,
+// and is counted as such.
+func TestCountOutputIncomplete(t *testing.T) {
+	num := func(k, v string) string { return `{"key":"` + k + `","value":{"intValue":"` + v + `"}}` }
+	str := func(k, v string) string { return `{"key":"` + k + `","value":{"stringValue":"` + v + `"}}` }
+	incomplete := func(names ...string) string {
+		var vs []string
+		for _, n := range names {
+			vs = append(vs, `{"stringValue":"`+n+`"}`)
+		}
+		return `{"key":"sensor.incomplete","value":{"arrayValue":{"values":[` + strings.Join(vs, ",") + `]}}}`
+	}
+	rec := func(attrs ...string) string {
+		return `{"eventName":"process.exec","attributes":[` + strings.Join(attrs, ",") + `]}`
+	}
+	in := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[` + strings.Join([]string{
+		rec(num("process.parent_pid", "100"), str("process.executable.path", "/usr/bin/true")),
+		rec(num("process.parent_pid", "100"), str("process.executable.path", "/usr/bin/true"), incomplete("process.working_directory")),
+		rec(num("process.parent_pid", "100"), incomplete("process.executable.path", "sensor.process.comm", "process.command_args")),
+		rec(num("process.parent_pid", "100"), incomplete("process.executable.path", "sensor.process.comm")),
+		rec(num("process.parent_pid", "100")),                                                // no executable, not listed: not the loop's
+		rec(num("process.parent_pid", "7"), incomplete("process.executable.path")),           // another parent
+		rec(num("process.parent_pid", "100"), str("process.executable.path", "/usr/bin/sh")), // another program
+	}, ",") + `]}]}]}` + "\n"
+	c, err := countOutput(strings.NewReader(in), testForkExec(t), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Exported != 4 || c.EventRecords != 7 || c.Incomplete != 3 {
+		t.Errorf("got %+v, want 4 exported (3 with sensor.incomplete) of 7 records", c)
+	}
+	want := map[string]int{"process.executable.path": 2, "sensor.process.comm": 2, "process.command_args": 1, "process.working_directory": 1}
+	if !reflect.DeepEqual(c.IncompleteAttrs, want) {
+		t.Errorf("incomplete attributes %v, want %v", c.IncompleteAttrs, want)
+	}
+	if got, want := countList(c.IncompleteAttrs), "process.executable.path: 2, sensor.process.comm: 2, process.command_args: 1, process.working_directory: 1"; got != want {
+		t.Errorf("countList %q, want %q", got, want)
+	}
+}
+
+func TestLogValue(t *testing.T) {
+	line := `time=2026-11-27T20:20:32.862Z level=INFO msg="sensor running" provider=netlink version=b3e00ed events=/dev/null`
+	if got := logValue(line, "provider"); got != "netlink" {
+		t.Errorf("provider %q, want netlink", got)
+	}
+	if got := logValue(`level=INFO msg="sensor running" provider="ebpf"`, "provider"); got != "ebpf" {
+		t.Errorf("quoted provider %q, want ebpf", got)
+	}
+	if got := logValue(line, "reason"); got != "" {
+		t.Errorf("absent key: got %q", got)
+	}
+}
+
+// Only the fork+exec loop makes events the netlink provider reports.
+func TestProcessEventWorkloads(t *testing.T) {
+	for _, name := range workloadNames {
+		w, err := newWorkload(name, workloadEnv{dir: "/tmp/b/work", exe: "/bin/true"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.processEvents != (name == "forkexec") {
+			t.Errorf("%s: processEvents %v", name, w.processEvents)
+		}
+	}
+	if !sensorModes["sensor-netlink"].processOnly || !slices.Contains(sensorModes["sensor-netlink"].overrides, "OTEL_SENSOR_PROVIDER=netlink") {
+		t.Errorf("sensor-netlink: %+v", sensorModes["sensor-netlink"])
+	}
+}
+
 // testForkExec is the forkexec workload execing /bin/true.
 func testForkExec(t *testing.T) *workload {
 	t.Helper()
@@ -176,26 +247,28 @@ func TestRatiosArePairwise(t *testing.T) {
 }
 
 func TestForeignBPFRoundsAreSetAside(t *testing.T) {
-	r := newResults(&workload{perIter: 1}, []string{"baseline", "sensor"}, 3, 1000, 0)
+	r := newResults(&workload{perIter: 1}, []string{"baseline", "sensor", "sensor-netlink"}, 3, 1000, 0)
 	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-	// 2 programs idle, the sensor adds 5; in round 2 another user loaded 5
-	// more while the baseline ran, which made that baseline slow.
+	// 2 programs idle, the sensor adds 5, the netlink sensor none; in
+	// round 2 another user loaded 5 more while the baseline ran, which
+	// made that baseline slow.
 	for i, v := range []struct {
 		base, sensor float64
 		baseProgs    int
 	}{{1.0, 1.05, 2}, {1.2, 1.05, 7}, {1.0, 1.07, 2}} {
 		r.add(&roundResult{Round: i, Mode: "baseline", Elapsed: sec(v.base), BPFPrograms: v.baseProgs})
 		r.add(&roundResult{Round: i, Mode: "sensor", Elapsed: sec(v.sensor), BPFPrograms: 7})
+		r.add(&roundResult{Round: i, Mode: "sensor-netlink", Elapsed: sec(v.sensor), BPFPrograms: 2})
 	}
 	b, ok := r.bpfPrograms()
 	if !ok || b.idle != 2 || b.own != 5 {
-		t.Fatalf("got idle %d own %d (ok %v), want 2 and 5", b.idle, b.own, ok)
+		t.Fatalf("got idle %d own %d (ok %v), want 2 and 5 (the eBPF sensor's, whatever the netlink mode's)", b.idle, b.own, ok)
 	}
 	if got := b.foreign["baseline"]; len(got) != 1 || got[1] != 5 {
 		t.Errorf("foreign baseline rounds %v, want round index 1 with +5", got)
 	}
-	if len(b.foreign["sensor"]) != 0 {
-		t.Errorf("foreign sensor rounds %v, want none", b.foreign["sensor"])
+	if len(b.foreign["sensor"]) != 0 || len(b.foreign["sensor-netlink"]) != 0 {
+		t.Errorf("foreign sensor rounds %v, netlink %v, want none", b.foreign["sensor"], b.foreign["sensor-netlink"])
 	}
 	if got := median(r.cleanRatios("sensor", b)); math.Abs(got-1.06) > 1e-9 {
 		t.Errorf("clean median ratio %v, want 1.06", got)
@@ -331,6 +404,15 @@ func TestVerdictNeedsEveryRecord(t *testing.T) {
 		if got := r.verdict(); !strings.Contains(got, tc.want) {
 			t.Errorf("exported %d: verdict %q, want it to contain %q", tc.exported, got, tc.want)
 		}
+	}
+	// The netlink mode is reported beside the target, for comparison.
+	r := newResults(w, []string{"baseline", "sensor", "sensor-netlink"}, 1, 900, 100)
+	r.add(&roundResult{Mode: "baseline", Elapsed: time.Second})
+	r.add(&roundResult{Mode: "sensor", Elapsed: 1100 * time.Millisecond, Sensor: &sensorRound{Counted: true, Exported: 1000}})
+	r.add(&roundResult{Mode: "sensor-netlink", Elapsed: 1300 * time.Millisecond, Sensor: &sensorRound{Counted: true, Exported: 1000, Incomplete: 120}})
+	want := "sensor/baseline 1.100 (target ≤ 1.25): MET; exported 1000/1000; sensor-netlink/baseline 1.300 (comparison), exported 1000/1000, 120 of them with sensor.incomplete"
+	if got := r.verdict(); !strings.Contains(got, want) {
+		t.Errorf("verdict %q, want it to contain %q", got, want)
 	}
 }
 

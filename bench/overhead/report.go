@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -137,8 +139,11 @@ type sensorSummary struct {
 	dropped          int64
 	dropSeries       []string
 	failed           map[string]int
-	cpuRoundUS       []float64 // sensor CPU µs per iteration during the loop
-	cpuTotalUS       []float64 // ... loop + drain + flush
+	incomplete       int            // exported records with sensor.incomplete
+	incompleteAt     map[string]int // ... by attribute listed
+	providers        []string       // the providers the rounds ran, sorted
+	cpuRoundUS       []float64      // sensor CPU µs per iteration during the loop
+	cpuTotalUS       []float64      // ... loop + drain + flush
 	stop             []float64
 }
 
@@ -159,6 +164,10 @@ func (r *results) sensorSummary(mode string) (sensorSummary, bool) {
 		s.cpuRoundUS = append(s.cpuRoundUS, float64(sr.CPURound.Microseconds())/float64(r.n))
 		s.cpuTotalUS = append(s.cpuTotalUS, float64((sr.CPURound+sr.CPUAfter).Microseconds())/float64(r.n))
 		s.stop = append(s.stop, sr.StopTime.Seconds())
+		if p := cmp.Or(sr.Provider, "(not logged)"); !slices.Contains(s.providers, p) {
+			s.providers = append(s.providers, p)
+			slices.Sort(s.providers)
+		}
 		if sr.Counted {
 			s.counted = true
 			s.exported += sr.Exported
@@ -166,18 +175,37 @@ func (r *results) sensorSummary(mode string) (sensorSummary, bool) {
 			s.minExported = min(s.minExported, sr.Exported)
 			s.eventRecords += sr.EventRecords
 			s.dropped += sr.Dropped
-			for k, v := range sr.Failed {
-				if s.failed == nil {
-					s.failed = map[string]int{}
-				}
-				s.failed[k] += v
-			}
+			s.failed = addCounts(s.failed, sr.Failed)
+			s.incomplete += sr.Incomplete
+			s.incompleteAt = addCounts(s.incompleteAt, sr.IncompleteAt)
 			for _, d := range sr.DropSeries {
 				s.dropSeries = append(s.dropSeries, fmt.Sprintf("round %d: %s", res.Round+1, d))
 			}
 		}
 	}
 	return s, s.rounds > 0
+}
+
+// addCounts adds b's counts to a's, making a when needed.
+func addCounts(a, b map[string]int) map[string]int {
+	for k, v := range b {
+		if a == nil {
+			a = map[string]int{}
+		}
+		a[k] += v
+	}
+	return a
+}
+
+// countList formats counts as "key: n, …", largest first.
+func countList(c map[string]int) string {
+	keys := slices.Collect(maps.Keys(c))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(c[b], c[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, c[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // auditSummary aggregates the auditd rounds.
@@ -254,9 +282,11 @@ func (r *results) write(w io.Writer, m machine) {
 		if !ok {
 			continue
 		}
+		fmt.Fprintf(w, "%s: provider %s", mode, strings.Join(s.providers, ", "))
 		if set := r.settings[mode]; len(set) > 0 {
-			fmt.Fprintf(w, "%s: ran with %s.\n", mode, strings.Join(set, " "))
+			fmt.Fprintf(w, "; ran with %s", strings.Join(set, " "))
 		}
+		fmt.Fprintln(w, ".")
 		fmt.Fprintf(w, "%s: peak RSS %.1f MiB (max over rounds of the sensor's VmHWM, its lifetime peak, read every %s after SIGTERM until it exited, so start-up, drain and final flush included; sampled every %s while the workload ran: %.1f MiB); VmRSS at the end of a round: median %.1f MiB = %.1f MiB of the sensor's binary + %.1f MiB of eBPF maps (the ring buffer, its data pages mapped twice) + %.1f MiB other (Go heap, stacks).\n",
 			mode, mib(s.peakKiB), exitEvery, rssEvery, mib(s.peakHWMKiB), median(s.endRSS), median(s.endExe), median(s.endBPF), median(s.endAnon))
 		if s.counted {
@@ -265,13 +295,12 @@ func (r *results) write(w io.Writer, m machine) {
 			if len(s.dropSeries) > 0 {
 				fmt.Fprintf(w, " (%s)", strings.Join(s.dropSeries, "; "))
 			}
+			if s.incomplete > 0 {
+				fmt.Fprintf(w, "; of the exported records, %d (%.2f%%) lack attributes the provider could not fill, listed in sensor.incomplete (records listing each): %s",
+					s.incomplete, 100*float64(s.incomplete)/float64(s.exported), countList(s.incompleteAt))
+			}
 			if len(s.failed) > 0 {
-				var f []string
-				for k, v := range s.failed {
-					f = append(f, fmt.Sprintf("%s: %d", k, v))
-				}
-				slices.Sort(f)
-				fmt.Fprintf(w, "; besides, records of failed or interrupted calls by the worker, not counted as exported (event and error.type): %s", strings.Join(f, ", "))
+				fmt.Fprintf(w, "; besides, records of failed or interrupted calls by the worker, not counted as exported (event and error.type): %s", countList(s.failed))
 			}
 			fmt.Fprintln(w, ".")
 		}
@@ -328,7 +357,7 @@ func (r *results) bpfPrograms() (bpfBaseline, bool) {
 		want := b.idle
 		if strings.HasPrefix(mode, "sensor") {
 			if n := least(mode); n >= b.idle {
-				want, b.own = n, n-b.idle
+				want, b.own = n, max(b.own, n-b.idle) // the netlink mode loads none
 			}
 		}
 		for _, res := range r.byMode[mode] {
@@ -439,6 +468,13 @@ func (r *results) verdict() string {
 			}
 			parts = append(parts, p)
 		}
+	}
+	if rs := r.ratios("sensor-netlink"); len(rs) > 0 {
+		p := fmt.Sprintf("sensor-netlink/baseline %.3f (comparison)", median(rs))
+		if ns, _ := r.sensorSummary("sensor-netlink"); ns.counted {
+			p += fmt.Sprintf(", exported %d/%d, %d of them with sensor.incomplete", ns.exported, ns.expect, ns.incomplete)
+		}
+		parts = append(parts, p)
 	}
 	if rs := r.ratios("auditd"); len(rs) > 0 {
 		parts = append(parts, fmt.Sprintf("auditd/baseline %.3f (comparison)", median(rs)))

@@ -51,6 +51,9 @@ type sensorRound struct {
 	Exported     int            // the workload's records (workload.matchRecord)
 	EventRecords int            // all records of the workload's event names (the machine is shared)
 	Failed       map[string]int // the worker's records with error.type ("event error" → count)
+	Provider     string         // the provider the sensor said it runs ("sensor running" log line)
+	Incomplete   int            // exported records with sensor.incomplete
+	IncompleteAt map[string]int // ... by attribute listed
 	Dropped      int64          // final sum of sensor.events.dropped
 	DropSeries   []string       // non-zero drop series, "stage/reason/event.name=N"
 }
@@ -68,6 +71,7 @@ type sensorMode struct {
 	w       *workload
 
 	cmd      *exec.Cmd
+	provider string // from the "sensor running" line
 	out      string
 	stderr   *tailBuffer
 	done     chan error // cmd.Wait's result
@@ -112,6 +116,7 @@ func (m *sensorMode) Before(ctx context.Context, round int) error {
 			m.stderr.WriteLine(line)
 			if !signalled && strings.Contains(line, "sensor running") {
 				signalled = true
+				m.provider = logValue(line, "provider")
 				close(ready)
 			}
 		}
@@ -164,7 +169,7 @@ func (m *sensorMode) After(ctx context.Context, res *roundResult) error {
 		return errors.New("sensor is not running")
 	}
 	pid := m.cmd.Process.Pid
-	sr := &sensorRound{}
+	sr := &sensorRound{Provider: m.provider}
 	res.Sensor = sr
 	if m.stopped {
 		if err := m.cmd.Process.Signal(syscall.SIGCONT); err != nil {
@@ -237,12 +242,24 @@ wait:
 	sr.Exported = c.Exported
 	sr.EventRecords = c.EventRecords
 	sr.Failed = c.Failed
+	sr.Incomplete, sr.IncompleteAt = c.Incomplete, c.IncompleteAttrs
 	sr.Dropped = c.Dropped
 	sr.DropSeries = c.DropSeries
 	if !m.keep {
 		os.Remove(m.out)
 	}
 	return nil
+}
+
+// logValue returns the value of key in a log/slog text line
+// (key=value or key="value"), or "" when the line has none.
+func logValue(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
 }
 
 // sensorEnviron is the environment the sensor runs with: base (the

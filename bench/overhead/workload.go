@@ -36,6 +36,10 @@ type workload struct {
 	events      []string
 	perIter     int
 	matchRecord func(event string, attrs []keyValue, pid int) bool
+	// processEvents: the events are process events, which the netlink
+	// provider reports too (it reports no file or socket events), so the
+	// sensor-netlink mode runs for this workload.
+	processEvents bool
 
 	// auditSyscalls are what auditd watches (-S, arch=b64), the syscalls
 	// the sensor hooks for this workload; auditd must log auditPerIter
