@@ -67,7 +67,7 @@ var configs = map[string][]string{
 var transports = []string{"grpc", "http/protobuf", "file", "none", "discard"}
 
 type options struct {
-	sensor     string
+	sensors    []sensorBin
 	rates      []float64 // events/s; 0: unthrottled
 	duration   time.Duration
 	repeat     int
@@ -77,13 +77,18 @@ type options struct {
 	settle     time.Duration
 	perfDir    string
 	keep       bool
+	// busyLimit: a run during which other jobs took more than this share
+	// of a CPU (%), or another sensor ran, is run again, up to busyRetries
+	// times; 0 turns it off.
+	busyLimit   float64
+	busyRetries int
 }
 
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("throughput", flag.ContinueOnError)
 	var o options
-	var rates, trans, cfgs string
-	fs.StringVar(&o.sensor, "sensor", "bin/otel-sensor", "the sensor binary")
+	var rates, trans, cfgs, sensors string
+	fs.StringVar(&sensors, "sensor", "bin/otel-sensor", "the sensor binary; or a comma-separated list of `LABEL=PATH` builds to compare, run in turn within every repeat (each label prefixes the config in the report)")
 	fs.StringVar(&rates, "rates", "50k,100k,150k,max", "target workload rates in events/s (k = 1000); max: unthrottled")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long the workload runs at each rate")
 	fs.IntVar(&o.repeat, "repeat", 3, "runs of every rate; the report gives medians")
@@ -93,6 +98,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.settle, "settle", time.Second, "pause between the sensor's start and the workload")
 	fs.StringVar(&o.perfDir, "perf", "", "record `DIR`/run-N.data with perf record -g on the sensor during each workload")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (output files of the file transport)")
+	fs.Float64Var(&o.busyLimit, "busy-limit", 0, "run a run again when other jobs took more than this `PERCENT` of a CPU during its workload, or another otel-sensor ran (0: never)")
+	fs.IntVar(&o.busyRetries, "busy-retries", 3, "how many times a busy run is run again at most (with -busy-limit)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -100,6 +107,9 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	var err error
+	if o.sensors, err = parseSensors(sensors); err != nil {
+		return o, err
+	}
 	if o.rates, err = parseRates(rates); err != nil {
 		return o, err
 	}
@@ -120,6 +130,37 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-duration must be at least 100ms")
 	}
 	return o, nil
+}
+
+// sensorBin is a sensor binary under test; label is empty when there is
+// only one.
+type sensorBin struct {
+	label, path string
+}
+
+// parseSensors reads -sensor: one path, or LABEL=PATH,... to compare
+// builds.
+func parseSensors(s string) ([]sensorBin, error) {
+	if !strings.Contains(s, "=") {
+		if strings.TrimSpace(s) == "" {
+			return nil, errors.New("-sensor: empty")
+		}
+		return []sensorBin{{path: s}}, nil
+	}
+	var out []sensorBin
+	seen := map[string]bool{}
+	for f := range strings.SplitSeq(s, ",") {
+		label, path, ok := strings.Cut(strings.TrimSpace(f), "=")
+		if !ok || label == "" || path == "" || strings.ContainsAny(label, "/|") {
+			return nil, fmt.Errorf("-sensor: %q is not LABEL=PATH", f)
+		}
+		if seen[label] {
+			return nil, fmt.Errorf("-sensor: label %q given twice", label)
+		}
+		seen[label] = true
+		out = append(out, sensorBin{label: label, path: path})
+	}
+	return out, nil
 }
 
 // parseRates reads a comma-separated list of rates: integers, optionally
@@ -177,9 +218,11 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "throughput:", err)
 		return 2
 	}
-	if _, err := os.Stat(o.sensor); err != nil {
-		fmt.Fprintf(os.Stderr, "throughput: sensor binary: %v (make build)\n", err)
-		return 2
+	for _, sb := range o.sensors {
+		if _, err := os.Stat(sb.path); err != nil {
+			fmt.Fprintf(os.Stderr, "throughput: sensor binary: %v (make build)\n", err)
+			return 2
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -211,24 +254,45 @@ func run(args []string) int {
 				// rate always runs first or after the heaviest one.
 				for i := range o.rates {
 					rate := o.rates[(i+rep)%len(o.rates)]
-					if ctx.Err() != nil {
-						fmt.Fprintln(os.Stderr, "throughput: interrupted")
-						return 1
+					// Builds in turn, their order rotated too: each
+					// pair of runs sees the same machine.
+					for j := range o.sensors {
+						sb := o.sensors[(j+rep+i)%len(o.sensors)]
+						if ctx.Err() != nil {
+							fmt.Fprintln(os.Stderr, "throughput: interrupted")
+							return 1
+						}
+						var res runResult
+						for try := 0; ; try++ {
+							n++
+							var err error
+							res, err = b.runOne(ctx, runSpec{n: n, repeat: rep + 1, sensor: sb, config: cfg, transport: tr, rate: rate})
+							if err != nil {
+								fmt.Fprintf(os.Stderr, "throughput: run %d (%s, %s, %s, %s/s): %v\n", n, sb.path, cfg, tr, rateLabel(rate), err)
+								return 1
+							}
+							res.Retries = try
+							fmt.Fprintln(os.Stderr, res.line())
+							if !o.busy(res) || try >= o.busyRetries || ctx.Err() != nil {
+								break
+							}
+							fmt.Fprintf(os.Stderr, "throughput: other jobs took %.0f%% of a CPU and %d other sensors ran: running it again\n",
+								share(res.foreignCPU(), res.LoadWall), res.Others)
+						}
+						results = append(results, res)
 					}
-					n++
-					res, err := b.runOne(ctx, runSpec{n: n, repeat: rep + 1, config: cfg, transport: tr, rate: rate})
-					if err != nil {
-						fmt.Fprintf(os.Stderr, "throughput: run %d (%s, %s, %s/s): %v\n", n, cfg, tr, rateLabel(rate), err)
-						return 1
-					}
-					fmt.Fprintln(os.Stderr, res.line())
-					results = append(results, res)
 				}
 			}
 		}
 	}
 	b.report(os.Stdout, results)
 	return 0
+}
+
+// busy says whether other jobs disturbed a run more than -busy-limit
+// allows.
+func (o options) busy(r runResult) bool {
+	return o.busyLimit > 0 && (share(r.foreignCPU(), r.LoadWall) > o.busyLimit || r.Others > 0)
 }
 
 type bench struct {
@@ -238,13 +302,18 @@ type bench struct {
 
 type runSpec struct {
 	n, repeat         int
+	sensor            sensorBin
 	config, transport string
 	rate              float64
 }
 
 // runOne runs the sensor, the receiver and the workload once.
 func (b *bench) runOne(ctx context.Context, spec runSpec) (runResult, error) {
-	res := runResult{Config: spec.config, Transport: spec.transport, Rate: spec.rate, Repeat: spec.repeat, Received: -1}
+	label := spec.config
+	if spec.sensor.label != "" {
+		label = spec.sensor.label + "/" + spec.config
+	}
+	res := runResult{Config: label, Transport: spec.transport, Rate: spec.rate, Repeat: spec.repeat, Received: -1}
 	dir := filepath.Join(b.tmp, fmt.Sprintf("run-%d", spec.n))
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return res, err
@@ -295,7 +364,7 @@ func (b *bench) runOne(ctx context.Context, spec runSpec) (runResult, error) {
 		env = append(env, strings.ReplaceAll(kv, "{dir}", dir))
 	}
 
-	sensor, err := startSensor(b.opts.sensor, env, args...)
+	sensor, err := startSensor(spec.sensor.path, env, args...)
 	if err != nil {
 		return res, err
 	}

@@ -54,6 +54,7 @@ type runResult struct {
 	StopTook time.Duration
 	Others   int // other otel-sensor processes on the machine during the run
 	Warnings int // sensor log lines at WARN or ERROR
+	Retries  int // runs before this one discarded as busy (-busy-limit)
 }
 
 func (r runResult) workloadRate() float64 {
@@ -262,7 +263,7 @@ func (b *bench) report(w io.Writer, results []runResult) {
 	fmt.Fprintf(w, "## throughput benchmark, %s UTC\n\n", time.Now().UTC().Format("2006-01-02 15:04"))
 	fmt.Fprintf(w, "%s, %d CPUs (%s); sensor %s. Workload: one process opening and closing one file (file.opens=all: one file.open event per open) "+
 		"for %v per run at each target rate, %d runs per rate, rates rotated. Medians over the runs; \"sustained\" = workload ≥ 99%% of the target, every record arrived, no drops, last record ≤ %v after the workload ended.\n\n",
-		kernelRelease(), runtime.NumCPU(), cpuModel(), sensorVersion(o.sensor), o.duration, o.repeat, sustainedDrain)
+		kernelRelease(), runtime.NumCPU(), cpuModel(), sensorVersions(o.sensors), o.duration, o.repeat, sustainedDrain)
 
 	fmt.Fprintln(w, "| config | transport | target /s | workload /s | delivered /s | received | dropped | drain after load | sensor CPU per event | sensor CPU (% of one CPU) | harness CPU % | workload CPU % | others' CPU % | other events | sensor peak RSS (median / max) | sustained runs |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -294,9 +295,17 @@ func (b *bench) report(w io.Writer, results []runResult) {
 	}
 	fmt.Fprintln(w)
 
-	others := 0
+	others, retried, busy := 0, 0, 0
 	for _, r := range results {
 		others = max(others, r.Others)
+		retried += r.Retries
+		if o.busy(r) {
+			busy++
+		}
+	}
+	if o.busyLimit > 0 {
+		fmt.Fprintf(w, "Runs during which other jobs took more than %.0f%% of a CPU, or another sensor ran, were run again (up to %d times): %d runs discarded; %d of the runs above were still busy.\n\n",
+			o.busyLimit, o.busyRetries, retried, busy)
 	}
 	if others > 0 {
 		fmt.Fprintf(w, "Other otel-sensor processes ran during some runs (up to %d at once): they compete for the CPUs and see the workload too.\n\n", others)
@@ -384,6 +393,19 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// sensorVersions names the builds under test.
+func sensorVersions(sensors []sensorBin) string {
+	var parts []string
+	for _, sb := range sensors {
+		v := sensorVersion(sb.path)
+		if sb.label != "" {
+			v = sb.label + " = " + sb.path + " (" + v + ")"
+		}
+		parts = append(parts, v)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func sensorVersion(bin string) string {

@@ -103,6 +103,7 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 	pipe := export.NewPipeline(res, exports, export.PipelineConfig{
 		QueueSize:       cfg.Export.QueueSize,
 		MaxBatch:        cfg.Export.MaxBatch,
+		Exports:         exportsInFlight(cfg),
 		FlushInterval:   cfg.Export.FlushInterval,
 		MetricsInterval: cfg.Export.MetricsInterval,
 		Provider:        provider.Name(),
@@ -296,6 +297,24 @@ func newExporter(ctx context.Context, cfg config.Config, log *slog.Logger) (expo
 		return nil
 	}
 	return export.Split{Logs: pick(logsTo), Metrics: pick(metricsTo)}, nil
+}
+
+// otlpExportsInFlight is how many batches of events are sent over OTLP at
+// once: while the collector decodes one, the next is on its way, so its
+// answer's round trip does not hold the pipeline (docs/performance.md,
+// throughput). The order between batches is not kept, which OTLP does not
+// promise anyway.
+const otlpExportsInFlight = 2
+
+// exportsInFlight is the pipeline's Exports: otlpExportsInFlight when the
+// events go over OTLP straight to the collector; one at a time to the
+// console, whose lines stay in order, and into the persistent queue,
+// whose consumers send concurrently already.
+func exportsInFlight(cfg config.Config) int {
+	if cfg.LogsExporter() == config.ExporterOTLP && !cfg.Export.PersistentQueue.Enabled {
+		return otlpExportsInFlight
+	}
+	return 1
 }
 
 // otlpConfig is the OTLP exporter configuration of one signal.

@@ -13,7 +13,9 @@
 //     Collector's own exporters, retrying what the specification calls
 //     retryable; Split sends logs and metrics to different places;
 //   - Pipeline: the bounded queue, batching and metrics between a provider
-//     and an Exporter.
+//     and an Exporter. It maps the next batch while one is exported, and
+//     reuses the pdata records of past batches (an Exporter must not keep
+//     what it is given).
 //
 // Rules the mapping keeps (docs/events.md is the user-facing contract):
 //
@@ -36,6 +38,9 @@
 //   - An export error is final: retrying is the Exporter's job. What an
 //     Exporter loses after an export succeeded (an OTLP partial success) it
 //     reports through DropCounter, and only that.
+//   - Memory is bounded: the queue (QueueSize events), plus one batch being
+//     mapped and one being exported, each bounded by MaxBatch records and
+//     MaxBatchBytes of OTLP protobuf.
 //   - Shutdown drains the queue, exports a last metrics snapshot and shuts the
 //     Exporter down; it is idempotent and safe without Start.
 //

@@ -18,6 +18,13 @@ import (
 // concurrent use and honour ctx while they wait. Shutdown flushes what the
 // exporter holds and releases what it opened; it is idempotent, and exports
 // after it fail with ErrShutdown.
+//
+// ExportLogs must not keep ld, or anything in it, after it returns — the
+// rule the Collector's own consumers follow: the Pipeline reuses the
+// records of a batch for the next one. An exporter that needs the data
+// later copies it (CopyTo) or encodes it before returning, as the OTLP
+// exporters and their persistent queue do. (One that marks ld read-only
+// is taken to share it, and the Pipeline lets it go.)
 type Exporter interface {
 	ExportLogs(ctx context.Context, ld plog.Logs) error
 	ExportMetrics(ctx context.Context, md pmetric.Metrics) error
@@ -32,14 +39,24 @@ var ErrShutdown = errors.New("exporter is shut down")
 // JSON marshalers produce it, followed by "\n" — the format the Collector's
 // otlpjsonfile receiver reads. Output is buffered and flushed at the end of
 // every export call.
+//
+// Logs are encoded by appendLogsJSON, which writes the same bytes as
+// pdata's marshaler for logs built with plog's API, several times faster
+// and into a buffer reused from one export to the next; metrics, and logs
+// it declines, by pdata's marshalers.
 type JSONLines struct {
-	// lock is a one-slot semaphore guarding w and closed; unlike a mutex,
-	// waiting for it can be abandoned when ctx ends.
+	// lock is a one-slot semaphore guarding w, line and closed; unlike a
+	// mutex, waiting for it can be abandoned when ctx ends.
 	lock   chan struct{}
 	w      *bufio.Writer
+	line   []byte   // the logs line being written, reused
 	file   *os.File // closed at Shutdown; nil when the writer is not ours
 	closed bool
 }
+
+// maxKeptLine is the largest line buffer kept for the next export; a
+// larger one (an unusually large batch) is let go.
+const maxKeptLine = 8 << 20
 
 var _ Exporter = (*JSONLines)(nil)
 
@@ -69,12 +86,28 @@ func (j *JSONLines) ExportLogs(ctx context.Context, ld plog.Logs) error {
 	if ld.LogRecordCount() == 0 {
 		return nil
 	}
-	var m plog.JSONMarshaler
-	b, err := m.MarshalLogs(ld)
-	if err != nil {
-		return fmt.Errorf("marshal logs: %w", err)
+	if err := j.acquire(ctx); err != nil {
+		return err
 	}
-	return j.writeLine(ctx, b)
+	defer j.release()
+	if j.closed {
+		return ErrShutdown
+	}
+	line, ok := appendLogsJSON(j.line[:0], ld)
+	if cap(line) <= maxKeptLine {
+		j.line = line
+	} else {
+		j.line = nil
+	}
+	if !ok {
+		var m plog.JSONMarshaler
+		b, err := m.MarshalLogs(ld)
+		if err != nil {
+			return fmt.Errorf("marshal logs: %w", err)
+		}
+		line = b
+	}
+	return j.writeLocked(line)
 }
 
 // ExportMetrics writes md as one line. Empty metrics write nothing.
@@ -98,6 +131,11 @@ func (j *JSONLines) writeLine(ctx context.Context, b []byte) error {
 	if j.closed {
 		return ErrShutdown
 	}
+	return j.writeLocked(b)
+}
+
+// writeLocked writes b and a newline, and flushes; j.lock is held.
+func (j *JSONLines) writeLocked(b []byte) error {
 	if _, err := j.w.Write(b); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}

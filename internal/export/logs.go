@@ -1,7 +1,6 @@
 package export
 
 import (
-	"fmt"
 	"maps"
 	"path"
 	"slices"
@@ -88,35 +87,82 @@ const cgroupV2Prefix = "0::"
 // NewLogs maps events to log records under one ResourceLogs carrying res and
 // one ScopeLogs named ScopeName with version res.Version, in event order.
 func NewLogs(res Resource, events []*event.Event) plog.Logs {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	res.copyTo(rl.Resource())
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName(ScopeName)
-	sl.Scope().SetVersion(res.Version)
-	records := sl.LogRecords()
-	records.EnsureCapacity(len(events))
+	var m eventMapper
+	b := newLogsBatch()
+	b.setResource(&res)
 	for _, ev := range events {
-		MapEvent(ev, records.AppendEmpty())
+		l := m.mapAttrs(ev)
+		b.add(ev, l, 0)
 	}
-	return ld
+	return b.finish()
 }
 
 // MapEvent writes ev into the empty log record lr.
 func MapEvent(ev *event.Event, lr plog.LogRecord) {
+	var m eventMapper
+	writeRecord(lr, ev, m.mapAttrs(ev))
+}
+
+// writeRecord writes ev with the attributes l into lr, overwriting all that
+// a previous writeRecord put there.
+func writeRecord(lr plog.LogRecord, ev *event.Event, l *attrList) {
 	lr.SetEventName(ev.Kind.Name())
-	if !ev.Time.IsZero() {
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(ev.Time))
-	}
-	if !ev.Observed.IsZero() {
-		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(ev.Observed))
-	}
+	lr.SetTimestamp(timestampOf(ev.Time))
+	lr.SetObservedTimestamp(timestampOf(ev.Observed))
 	lr.SetSeverityNumber(plog.SeverityNumberInfo)
 	lr.SetSeverityText("INFO")
+	l.writeTo(lr.Attributes())
+}
 
-	a := attrs{m: lr.Attributes()}
-	a.m.EnsureCapacity(capacityHint(ev))
-	a.process(&ev.Process, ev.Truncated)
+// timestampOf is t as a pdata timestamp; the zero time (unknown) is 0,
+// which leaves the field out.
+func timestampOf(t time.Time) pcommon.Timestamp {
+	if t.IsZero() {
+		return 0
+	}
+	return pcommon.NewTimestampFromTime(t)
+}
+
+// eventMapper turns events into attribute lists. It keeps its scratch list
+// and the last values it derived from process fields (a stream of events
+// mostly comes in runs from one process), so mapping allocates nothing in
+// the common case. One goroutine uses it; the list it returns is valid until
+// the next call.
+type eventMapper struct {
+	list attrList
+
+	startTime    time.Time // process.creation.time memo
+	startTimeStr string
+	cgroup       string // process.linux.cgroup memo
+	cgroupAttr   string
+	flags        uint32 // sensor.file.flags memo
+	flagNames    []string
+	// Whether the last values of the process's strings were valid UTF-8.
+	exe, parentExe, cgroupValid, comm validMemo
+}
+
+// validMemo remembers whether the last string it checked was valid UTF-8.
+// The strings of one process repeat from event to event, most of them the
+// very same string (from the provider's process cache), which compares
+// equal without reading it.
+type validMemo struct {
+	s     string
+	valid bool
+}
+
+func (m *validMemo) check(s string) bool {
+	if s != m.s || s == "" {
+		m.s, m.valid = s, utf8.ValidString(s)
+	}
+	return m.valid
+}
+
+// mapAttrs returns the attributes of ev in export order.
+func (m *eventMapper) mapAttrs(ev *event.Event) *attrList {
+	a := &m.list
+	a.reset()
+	m.process(&ev.Process, ev.Truncated)
+	sections := 0
 	switch ev.Kind {
 	case event.KindExec:
 		if ev.Exec != nil {
@@ -129,13 +175,22 @@ func MapEvent(ev *event.Event, lr plog.LogRecord) {
 	case event.KindCredentialsChange:
 		if ev.Credentials != nil {
 			a.credentialsChange(ev.Credentials)
+			sections++
 		}
 	}
 	if ev.File != nil {
-		a.file(ev.Kind, ev.File)
+		m.file(ev.Kind, ev.File)
+		sections++
 	}
 	if ev.Network != nil {
 		a.network(ev.Network)
+		sections++
+	}
+	if sections > 1 {
+		// The credentials, file and network attributes share some
+		// names (sensor.syscall.*): a second put of a name updates the
+		// first, as pcommon.Map's Put does.
+		a.dedupe()
 	}
 	if len(ev.ProcessView) > 0 {
 		for _, attr := range slices.Sorted(maps.Keys(ev.ProcessView)) {
@@ -152,134 +207,113 @@ func MapEvent(ev *event.Event, lr plog.LogRecord) {
 		// What the provider could not fill is absent, whatever default
 		// its field holds (a bool has no "unknown").
 		for _, name := range ev.Incomplete {
-			a.m.Remove(name)
+			a.remove(name)
 		}
 		a.strs(attrIncomplete, ev.Incomplete)
 	}
+	return a
 }
 
-// capacityHint is the number of attributes ev will most likely get, so the
-// map is allocated once.
-func capacityHint(ev *event.Event) int {
-	n := 18 // common attributes
-	switch ev.Kind {
-	case event.KindExec:
-		n += 7
-	case event.KindExit:
-		n += 4
-	case event.KindCredentialsChange:
-		n += 10
-	}
-	if ev.File != nil || ev.Network != nil {
-		n += 8
-	}
-	if len(ev.Truncated) > 0 {
-		n++
-	}
-	n += len(ev.ProcessView)
-	if len(ev.HostPathUnknown) > 0 {
-		n++
-	}
-	return n
-}
-
-// attrs writes attributes into a map, keeping every string valid UTF-8.
-type attrs struct {
-	m pcommon.Map
-}
-
-func (a attrs) process(p *event.Process, truncated []string) {
+func (m *eventMapper) process(p *event.Process, truncated []string) {
+	a := &m.list
 	if p.PID != 0 {
-		a.m.PutInt(attrPID, int64(p.PID))
+		a.putInt(attrPID, int64(p.PID))
 	}
 	if p.ParentPID != 0 {
-		a.m.PutInt(attrParentPID, int64(p.ParentPID))
+		a.putInt(attrParentPID, int64(p.ParentPID))
 	}
 	if p.ExecutablePath != "" {
-		a.str(attrExecutablePath, p.ExecutablePath)
+		valid := m.exe.check(p.ExecutablePath)
+		a.strChecked(attrExecutablePath, p.ExecutablePath, valid)
 		if !slices.Contains(truncated, event.AttrExecutablePath) {
 			if name := basename(p.ExecutablePath); name != "" {
-				a.str(attrExecutableName, name)
+				a.strPart(attrExecutableName, name, valid)
 			}
 		}
 	}
 	if !p.StartTime.IsZero() {
-		a.m.PutStr(attrCreationTime, timestamp(p.StartTime))
+		if !p.StartTime.Equal(m.startTime) || m.startTimeStr == "" {
+			m.startTime, m.startTimeStr = p.StartTime, timestamp(p.StartTime)
+		}
+		a.putStr(attrCreationTime, m.startTimeStr)
 	}
 	if c := p.Credentials; c != nil {
-		a.m.PutInt(attrUserID, int64(c.EUID))
-		a.m.PutInt(attrRealUserID, int64(c.UID))
-		a.m.PutInt(attrSavedUserID, int64(c.SUID))
-		a.m.PutInt(attrFSUserID, int64(c.FSUID))
-		a.m.PutInt(attrGroupID, int64(c.EGID))
-		a.m.PutInt(attrRealGroupID, int64(c.GID))
-		a.m.PutInt(attrSavedGroupID, int64(c.SGID))
-		a.m.PutInt(attrFSGroupID, int64(c.FSGID))
+		a.putInt(attrUserID, int64(c.EUID))
+		a.putInt(attrRealUserID, int64(c.UID))
+		a.putInt(attrSavedUserID, int64(c.SUID))
+		a.putInt(attrFSUserID, int64(c.FSUID))
+		a.putInt(attrGroupID, int64(c.EGID))
+		a.putInt(attrRealGroupID, int64(c.GID))
+		a.putInt(attrSavedGroupID, int64(c.SGID))
+		a.putInt(attrFSGroupID, int64(c.FSGID))
 		if p.LoginUID != event.NoLoginUID {
-			a.m.PutInt(attrLoginUserID, int64(p.LoginUID))
+			a.putInt(attrLoginUserID, int64(p.LoginUID))
 		}
 	}
 	if p.CgroupPath != "" {
-		a.str(attrCgroup, cgroupV2Prefix+p.CgroupPath)
+		if p.CgroupPath != m.cgroup || m.cgroupAttr == "" {
+			m.cgroup, m.cgroupAttr = p.CgroupPath, cgroupV2Prefix+p.CgroupPath
+		}
+		a.strChecked(attrCgroup, m.cgroupAttr, m.cgroupValid.check(m.cgroupAttr))
 	}
 	if p.ContainerID != "" {
 		a.str(attrContainerID, p.ContainerID)
 	}
 	if p.ParentExecutablePath != "" {
-		a.str(attrParentExecutablePath, p.ParentExecutablePath)
+		a.strChecked(attrParentExecutablePath, p.ParentExecutablePath, m.parentExe.check(p.ParentExecutablePath))
 	}
 	if p.Comm != "" {
-		a.str(attrComm, p.Comm)
+		a.strChecked(attrComm, p.Comm, m.comm.check(p.Comm))
 	}
 }
 
-func (a attrs) exec(e *event.Exec) {
+func (a *attrList) exec(e *event.Exec) {
 	if len(e.Args) > 0 {
 		a.strs(attrCommandArgs, e.Args)
 	}
 	if e.ArgsCount >= 0 {
-		a.m.PutInt(attrArgsCount, int64(e.ArgsCount))
+		a.putInt(attrArgsCount, int64(e.ArgsCount))
 	}
 	if e.WorkingDirectory != "" {
 		a.str(attrWorkingDirectory, e.WorkingDirectory)
 	}
 	if e.SessionLeaderPID != 0 {
-		a.m.PutInt(attrSessionLeaderPID, int64(e.SessionLeaderPID))
+		a.putInt(attrSessionLeaderPID, int64(e.SessionLeaderPID))
 	}
 	if e.GroupLeaderPID != 0 {
-		a.m.PutInt(attrGroupLeaderPID, int64(e.GroupLeaderPID))
+		a.putInt(attrGroupLeaderPID, int64(e.GroupLeaderPID))
 	}
-	a.m.PutBool(attrInteractive, e.Interactive)
+	a.putBool(attrInteractive, e.Interactive)
 	if e.TTY != "" {
 		a.str(attrTTY, e.TTY)
 	}
 }
 
-func (a attrs) exit(e *event.Exit, at time.Time) {
-	a.m.PutInt(attrExitCode, int64(e.Code))
+func (a *attrList) exit(e *event.Exit, at time.Time) {
+	a.putInt(attrExitCode, int64(e.Code))
 	if !at.IsZero() {
-		a.m.PutStr(attrExitTime, timestamp(at))
+		a.putStr(attrExitTime, timestamp(at))
 	}
 	if e.Signal != 0 {
-		a.m.PutInt(attrExitSignal, int64(e.Signal))
+		a.putInt(attrExitSignal, int64(e.Signal))
 	}
 	if e.CoreDumped {
-		a.m.PutBool(attrExitCoreDumped, true)
+		a.putBool(attrExitCoreDumped, true)
 	}
 }
 
-func (a attrs) credentialsChange(c *event.CredentialsChange) {
+func (a *attrList) credentialsChange(c *event.CredentialsChange) {
 	prev := &c.Previous
-	a.m.PutInt(attrPreviousUserID, int64(prev.EUID))
-	a.m.PutInt(attrPreviousRealUserID, int64(prev.UID))
-	a.m.PutInt(attrPreviousSavedUserID, int64(prev.SUID))
-	a.m.PutInt(attrPreviousFSUserID, int64(prev.FSUID))
-	a.m.PutInt(attrPreviousGroupID, int64(prev.EGID))
-	a.m.PutInt(attrPreviousRealGroupID, int64(prev.GID))
-	a.m.PutInt(attrPreviousSavedGroupID, int64(prev.SGID))
-	a.m.PutInt(attrPreviousFSGroupID, int64(prev.FSGID))
+	a.putInt(attrPreviousUserID, int64(prev.EUID))
+	a.putInt(attrPreviousRealUserID, int64(prev.UID))
+	a.putInt(attrPreviousSavedUserID, int64(prev.SUID))
+	a.putInt(attrPreviousFSUserID, int64(prev.FSUID))
+	a.putInt(attrPreviousGroupID, int64(prev.EGID))
+	a.putInt(attrPreviousRealGroupID, int64(prev.GID))
+	a.putInt(attrPreviousSavedGroupID, int64(prev.SGID))
+	a.putInt(attrPreviousFSGroupID, int64(prev.FSGID))
 	if c.SyscallID != 0 {
-		a.m.PutInt(attrSyscallID, int64(c.SyscallID))
+		a.putInt(attrSyscallID, int64(c.SyscallID))
 	}
 	if c.SyscallName != "" {
 		a.str(attrSyscallName, c.SyscallName)
@@ -309,14 +343,17 @@ const (
 	attrSyscallErrno      = "sensor.syscall.errno"
 )
 
-func (a attrs) file(kind event.Kind, f *event.File) {
+func (m *eventMapper) file(kind event.Kind, f *event.File) {
+	a := &m.list
 	if f.Path != "" {
-		a.str(attrFilePath, f.Path)
+		valid := a.str(attrFilePath, f.Path)
 		if strings.HasPrefix(f.Path, "/") {
 			dir, name := path.Split(f.Path)
 			if name != "" {
-				a.str(attrFileName, name)
-				a.str(attrFileDirectory, path.Clean(dir))
+				// Both are cut at a '/', so they are valid UTF-8 when
+				// the path is.
+				a.strPart(attrFileName, name, valid)
+				a.strPart(attrFileDirectory, cleanDir(dir), valid)
 			}
 		}
 	}
@@ -331,39 +368,64 @@ func (a attrs) file(kind event.Kind, f *event.File) {
 	}
 	switch kind {
 	case event.KindFileOpen:
-		a.m.PutStr(attrFileAccess, f.Access.String())
-		a.strs(attrFileFlags, openFlagNames(f.Flags))
-		a.m.PutBool(attrFileCreated, f.Created)
-		a.m.PutBool(attrFileTruncated, f.Truncated)
+		a.putStr(attrFileAccess, f.Access.String())
+		if m.flagNames == nil || f.Flags != m.flags {
+			m.flags, m.flagNames = f.Flags, openFlagNames(f.Flags)
+		}
+		a.strs(attrFileFlags, m.flagNames)
+		a.putBool(attrFileCreated, f.Created)
+		a.putBool(attrFileTruncated, f.Truncated)
 	case event.KindFileDelete:
-		a.m.PutBool(attrFileIsDirectory, f.Directory)
+		a.putBool(attrFileIsDirectory, f.Directory)
 	case event.KindFileRename:
 		if f.Exchange {
-			a.m.PutBool(attrFileExchange, true)
+			a.putBool(attrFileExchange, true)
 		}
 		if f.NoReplace {
-			a.m.PutBool(attrFileNoReplace, true)
+			a.putBool(attrFileNoReplace, true)
 		}
 	}
 	if f.HasMode {
-		a.m.PutStr(attrFileMode, fmt.Sprintf("%04o", f.Mode))
+		a.putStr(attrFileMode, fileMode(f.Mode))
 	}
 	if f.OwnerID != event.NoID && kind == event.KindFileChown {
-		a.m.PutStr(attrFileOwnerID, strconv.FormatUint(uint64(f.OwnerID), 10))
+		a.putStr(attrFileOwnerID, strconv.FormatUint(uint64(f.OwnerID), 10))
 	}
 	if f.GroupID != event.NoID && kind == event.KindFileChown {
-		a.m.PutStr(attrFileGroupID, strconv.FormatUint(uint64(f.GroupID), 10))
+		a.putStr(attrFileGroupID, strconv.FormatUint(uint64(f.GroupID), 10))
 	}
 	if f.SyscallID != 0 {
-		a.m.PutInt(attrSyscallID, int64(f.SyscallID))
+		a.putInt(attrSyscallID, int64(f.SyscallID))
 	}
 	if f.SyscallName != "" {
-		a.m.PutStr(attrSyscallName, f.SyscallName)
+		a.putStr(attrSyscallName, f.SyscallName)
 	}
 	if f.Errno != 0 {
-		a.m.PutInt(attrSyscallErrno, int64(f.Errno))
-		a.m.PutStr(attrErrorType, errnoName(f.Errno))
+		a.putInt(attrSyscallErrno, int64(f.Errno))
+		a.putStr(attrErrorType, errnoName(f.Errno))
 	}
+}
+
+// cleanDir is path.Clean(dir) for the directory part of an absolute path,
+// which ends in '/'. Most such directories are clean but for that slash:
+// they are returned as a slice of dir, without path.Clean's walk.
+func cleanDir(dir string) string {
+	d := dir[:len(dir)-1]
+	if d != "" && d[len(d)-1] != '/' && !strings.Contains(d, "//") && !strings.Contains(d, "/.") {
+		return d
+	}
+	return path.Clean(dir)
+}
+
+// fileMode formats a mode as file.mode wants it: octal, at least four
+// digits (fmt's %04o).
+func fileMode(mode uint32) string {
+	var buf [16]byte
+	b := strconv.AppendUint(buf[:0], uint64(mode), 8)
+	for len(b) < 4 {
+		b = append([]byte{'0'}, b...)
+	}
+	return string(b)
 }
 
 // Network event attributes. network.* are semantic conventions.
@@ -397,51 +459,51 @@ func socketType(t int) string {
 	return ""
 }
 
-func (a attrs) network(n *event.Network) {
+func (a *attrList) network(n *event.Network) {
 	if n.Transport != "" {
-		a.m.PutStr(attrNetTransport, n.Transport)
+		a.putStr(attrNetTransport, n.Transport)
 	} else {
-		a.m.PutInt(attrNetProtocol, int64(n.Protocol))
+		a.putInt(attrNetProtocol, int64(n.Protocol))
 	}
 	if n.Type != "" {
-		a.m.PutStr(attrNetType, n.Type)
+		a.putStr(attrNetType, n.Type)
 	}
 	if t := socketType(n.SocketType); t != "" {
-		a.m.PutStr(attrNetSocketType, t)
+		a.putStr(attrNetSocketType, t)
 	}
 	if n.LocalAddress != "" {
 		a.str(attrNetLocalAddress, n.LocalAddress)
 		if n.Type != "" {
-			a.m.PutInt(attrNetLocalPort, int64(n.LocalPort))
+			a.putInt(attrNetLocalPort, int64(n.LocalPort))
 		}
 		if n.LocalAbstract {
-			a.m.PutBool(attrNetLocalAbstract, true)
+			a.putBool(attrNetLocalAbstract, true)
 		}
 	}
 	if n.PeerAddress != "" {
 		a.str(attrNetPeerAddress, n.PeerAddress)
 		if n.Type != "" {
-			a.m.PutInt(attrNetPeerPort, int64(n.PeerPort))
+			a.putInt(attrNetPeerPort, int64(n.PeerPort))
 		}
 		if n.PeerAbstract {
-			a.m.PutBool(attrNetPeerAbstract, true)
+			a.putBool(attrNetPeerAbstract, true)
 		}
 		if n.PeerFromCall {
-			a.m.PutBool(attrNetPeerFromCall, true)
+			a.putBool(attrNetPeerFromCall, true)
 		}
 	}
 	if n.InProgress {
-		a.m.PutBool(attrNetInProgress, true)
+		a.putBool(attrNetInProgress, true)
 	}
 	if n.SyscallID != 0 {
-		a.m.PutInt(attrSyscallID, int64(n.SyscallID))
+		a.putInt(attrSyscallID, int64(n.SyscallID))
 	}
 	if n.SyscallName != "" {
-		a.m.PutStr(attrSyscallName, n.SyscallName)
+		a.putStr(attrSyscallName, n.SyscallName)
 	}
 	if n.Errno != 0 {
-		a.m.PutInt(attrSyscallErrno, int64(n.Errno))
-		a.m.PutStr(attrErrorType, errnoName(n.Errno))
+		a.putInt(attrSyscallErrno, int64(n.Errno))
+		a.putStr(attrErrorType, errnoName(n.Errno))
 	}
 }
 
@@ -481,42 +543,6 @@ func errnoName(errno int) string {
 		return name
 	}
 	return strconv.Itoa(errno)
-}
-
-// str puts a string attribute. A value that is not valid UTF-8 is written
-// with each invalid byte replaced by U+FFFD, and its exact bytes go to
-// RawPrefix+k.
-func (a attrs) str(k, v string) {
-	if utf8.ValidString(v) {
-		a.m.PutStr(k, v)
-		return
-	}
-	a.m.PutStr(k, validUTF8(v))
-	a.m.PutEmptyBytes(RawPrefix + k).FromRaw([]byte(v))
-}
-
-// strs puts a string array attribute. When any element is not valid UTF-8,
-// RawPrefix+k holds the exact bytes of every element, so indices match.
-func (a attrs) strs(k string, vs []string) {
-	s := a.m.PutEmptySlice(k)
-	s.EnsureCapacity(len(vs))
-	valid := true
-	for _, v := range vs {
-		if utf8.ValidString(v) {
-			s.AppendEmpty().SetStr(v)
-			continue
-		}
-		valid = false
-		s.AppendEmpty().SetStr(validUTF8(v))
-	}
-	if valid {
-		return
-	}
-	raw := a.m.PutEmptySlice(RawPrefix + k)
-	raw.EnsureCapacity(len(vs))
-	for _, v := range vs {
-		raw.AppendEmpty().SetEmptyBytes().FromRaw([]byte(v))
-	}
 }
 
 // validUTF8 returns s with each byte that is not part of a valid UTF-8

@@ -1,9 +1,11 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,8 @@ type fakeExporter struct {
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every change
 	batches   []int         // records per ExportLogs call
+	sizes     []int         // OTLP protobuf bytes per ExportLogs call
+	jsons     [][]byte      // OTLP JSON of every ExportLogs call
 	pids      []uint32      // process.pid of every record, in order
 	metrics   []pmetric.Metrics
 	entered   int // ExportLogs calls begun
@@ -63,6 +67,13 @@ func (f *fakeExporter) ExportLogs(ctx context.Context, ld plog.Logs) error {
 		return f.logsErr
 	}
 	f.batches = append(f.batches, ld.LogRecordCount())
+	f.sizes = append(f.sizes, (&plog.ProtoMarshaler{}).LogsSize(ld))
+	// The pipeline reuses ld once the export returned: keep a copy.
+	b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+	if err != nil {
+		return err
+	}
+	f.jsons = append(f.jsons, b)
 	records := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	for i := range records.Len() {
 		pid, _ := records.At(i).Attributes().Get("process.pid")
@@ -145,32 +156,52 @@ func shutdown(t *testing.T, p *Pipeline) {
 	}
 }
 
+// waitFor polls cond until it holds, for state no notification covers.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestPipelineQueueOverflow(t *testing.T) {
 	exp := newFakeExporter()
 	exp.block = make(chan struct{})
 	p := newTestPipeline(t, exp, PipelineConfig{QueueSize: 4, MaxBatch: 1, FlushInterval: time.Hour, MetricsInterval: time.Hour})
 
-	// The batcher takes the first event and blocks in the exporter.
+	// The sender takes the first event's batch and blocks in the
+	// exporter; the batcher maps the second event into the other batch,
+	// and then has none to map into.
 	p.Handle(newEvent(event.KindExec, 1))
 	exp.waitUntil(t, "the exporter to be busy", func() bool { return exp.entered == 1 })
+	p.Handle(newEvent(event.KindExec, 2))
+	waitFor(t, "the second batch to be mapped", func() bool { return p.Status().Queued == 0 })
 
-	for pid := uint32(2); pid <= 11; pid++ {
+	// Now the queue fills and then drops.
+	for pid := uint32(3); pid <= 11; pid++ {
 		p.Handle(newEvent(event.KindExec, pid))
 	}
 	st := p.Status()
-	if st.EventsTotal != 5 || st.DroppedTotal != 6 || st.Queued != 4 || st.QueueCapacity != 4 {
-		t.Errorf("status = %+v, want 5 accepted, 6 dropped, 4 queued of 4", st)
+	if st.EventsTotal != 6 || st.DroppedTotal != 5 || st.Queued != 4 || st.QueueCapacity != 4 {
+		t.Errorf("status = %+v, want 6 accepted, 5 dropped, 4 queued of 4", st)
+	}
+	if exp.records() != 0 {
+		t.Errorf("%d records exported while the exporter was blocked", exp.records())
 	}
 
 	close(exp.block)
 	shutdown(t, p)
-	if got, want := exp.pids, []uint32{1, 2, 3, 4, 5}; !slices.Equal(got, want) {
+	if got, want := exp.pids, []uint32{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
 		t.Errorf("exported pids %v, want %v", got, want)
 	}
 	md := exp.lastMetrics(t)
-	checkPoints(t, md, MetricEvents, map[string]int64{"event.name=process.exec": 5})
+	checkPoints(t, md, MetricEvents, map[string]int64{"event.name=process.exec": 6})
 	checkPoints(t, md, MetricEventsDropped, map[string]int64{
-		"event.name=process.exec,reason=queue_full,stage=queue": 6,
+		"event.name=process.exec,reason=queue_full,stage=queue": 5,
 	})
 }
 
@@ -222,6 +253,159 @@ func TestPipelineBatchesBySize(t *testing.T) {
 	shutdown(t, p)
 	if got, want := exp.batches, []int{3, 3, 1}; !slices.Equal(got, want) {
 		t.Errorf("batches = %v, want %v", got, want)
+	}
+}
+
+// The next batch is mapped while one is exported: the batcher does not
+// wait for the export's answer to take events off the queue.
+func TestPipelineMapsWhileExporting(t *testing.T) {
+	exp := newFakeExporter()
+	exp.block = make(chan struct{})
+	p := newTestPipeline(t, exp, PipelineConfig{QueueSize: 100, MaxBatch: 3, FlushInterval: time.Hour, MetricsInterval: time.Hour})
+	for pid := uint32(1); pid <= 3; pid++ {
+		p.Handle(newEvent(event.KindExec, pid))
+	}
+	exp.waitUntil(t, "the first export to begin", func() bool { return exp.entered == 1 })
+	for pid := uint32(4); pid <= 6; pid++ {
+		p.Handle(newEvent(event.KindExec, pid))
+	}
+	waitFor(t, "the second batch to be mapped during the first export", func() bool { return p.Status().Queued == 0 })
+	exp.mu.Lock()
+	entered, exported := exp.entered, len(exp.pids)
+	exp.mu.Unlock()
+	if entered != 1 || exported != 0 {
+		t.Fatalf("%d exports begun, %d records exported: the first export should still be blocked", entered, exported)
+	}
+	close(exp.block)
+	exp.waitUntil(t, "both batches", func() bool { return len(exp.batches) == 2 })
+	shutdown(t, p)
+	if got, want := exp.pids, []uint32{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
+		t.Errorf("exported pids %v, want %v", got, want)
+	}
+}
+
+// With Exports 2, two batches are exported at once and a third is mapped
+// meanwhile; every event is exported once, and a failed export is counted
+// whichever sender ran it.
+func TestPipelineConcurrentExports(t *testing.T) {
+	exp := newFakeExporter()
+	exp.block = make(chan struct{})
+	p := newTestPipeline(t, exp, PipelineConfig{QueueSize: 100, MaxBatch: 2, Exports: 2, FlushInterval: time.Hour, MetricsInterval: time.Hour})
+	for pid := uint32(1); pid <= 6; pid++ {
+		p.Handle(newEvent(event.KindFork, pid))
+	}
+	exp.waitUntil(t, "two exports in flight", func() bool { return exp.entered == 2 })
+	waitFor(t, "the third batch to be mapped", func() bool { return p.Status().Queued == 0 })
+	exp.mu.Lock()
+	entered, exported := exp.entered, len(exp.pids)
+	exp.mu.Unlock()
+	if entered != 2 || exported != 0 {
+		t.Fatalf("%d exports begun, %d records exported; want 2 blocked exports", entered, exported)
+	}
+	close(exp.block)
+	exp.waitUntil(t, "all records", func() bool { return len(exp.pids) == 6 })
+
+	exp.mu.Lock()
+	exp.logsErr = errors.New("collector unavailable")
+	exp.mu.Unlock()
+	for pid := uint32(7); pid <= 12; pid++ {
+		p.Handle(newEvent(event.KindExec, pid))
+	}
+	shutdown(t, p)
+	got := slices.Sorted(slices.Values(exp.pids))
+	if want := []uint32{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
+		t.Errorf("exported pids %v, want %v, each once", got, want)
+	}
+	md := exp.lastMetrics(t)
+	checkPoints(t, md, MetricEvents, map[string]int64{"event.name=process.fork": 6, "event.name=process.exec": 6})
+	checkPoints(t, md, MetricEventsDropped, map[string]int64{
+		"event.name=process.exec,reason=export_failed,stage=export": 6,
+	})
+}
+
+// A batch ends before the record that would take it over MaxBatchBytes;
+// a record larger than that goes alone.
+func TestPipelineBatchesByBytes(t *testing.T) {
+	evs := fileOpenBatch(40)
+	big := *evs[0]
+	big.File = &event.File{Path: "/" + strings.Repeat("x", 9000), OwnerID: event.NoID, GroupID: event.NoID}
+	evs = slices.Insert(evs, 20, &big)
+	var m eventMapper
+	l := m.mapAttrs(evs[0])
+	limit := 5*recordSize(evs[0], l) + 3000 // about 5 records and the resource
+
+	exp := newFakeExporter()
+	p := NewPipeline(testResource, exp, PipelineConfig{MaxBatch: 1000, MaxBatchBytes: limit, FlushInterval: time.Hour, MetricsInterval: time.Hour})
+	for _, ev := range evs {
+		p.Handle(ev)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, p)
+	if len(exp.pids) != len(evs) {
+		t.Fatalf("exported %d records, want %d", len(exp.pids), len(evs))
+	}
+	// The size bound of records i..j-1 as the pipeline estimates it.
+	estimate := func(i, j int) int {
+		b := newLogsBatch()
+		b.setResource(&testResource)
+		for _, ev := range evs[i:j] {
+			l := m.mapAttrs(ev)
+			b.add(ev, l, recordSize(ev, l))
+		}
+		return b.size()
+	}
+	alone, first := false, 0
+	for i, n := range exp.batches {
+		switch {
+		case exp.sizes[i] > limit && n == 1:
+			alone = true
+		case exp.sizes[i] > limit:
+			t.Errorf("batch %d: %d records, %d bytes over the bound of %d", i, n, exp.sizes[i], limit)
+		case i < len(exp.batches)-1 && estimate(first, first+n+1) <= limit:
+			t.Errorf("batch %d of %d records ended although the next record fitted", i, n)
+		}
+		first += n
+	}
+	if !alone {
+		t.Errorf("the oversized record was not sent alone: batches %v, sizes %v", exp.batches, exp.sizes)
+	}
+}
+
+// Batches are mapped into reused records: what is exported is what a fresh
+// mapping of the same events gives, batch after batch, whatever the kinds
+// that came before.
+func TestPipelineReusedBatchesExact(t *testing.T) {
+	var evs []*event.Event
+	all := allTestEvents()
+	for i := range 200 {
+		evs = append(evs, all[(i*7)%len(all)])
+		if i%3 == 0 {
+			evs = append(evs, fileOpenBatch(5)...)
+		}
+	}
+	const maxBatch = 16
+	exp := newFakeExporter()
+	p := NewPipeline(testResource, exp, PipelineConfig{QueueSize: len(evs), MaxBatch: maxBatch, FlushInterval: time.Hour, MetricsInterval: time.Hour})
+	for _, ev := range evs {
+		p.Handle(ev)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, p)
+	i := 0
+	for n, got := range exp.jsons {
+		size := exp.batches[n]
+		want := logsJSONBytes(t, referenceLogs(testResource, evs[i:i+size]))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("batch %d (records %d-%d) differs from a fresh mapping:\n got %s\nwant %s", n, i, i+size, got, want)
+		}
+		i += size
+	}
+	if i != len(evs) {
+		t.Errorf("exported %d records, want %d", i, len(evs))
 	}
 }
 
