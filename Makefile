@@ -52,10 +52,11 @@ vmlinux:
 
 # Overhead benchmarks: fork+exec, open+close, rename and connect+accept
 # loops with no sensor, with the sensor and under auditd watching the same
-# syscalls, interleaved (fork+exec also with the sensor's netlink provider,
-# which reports no file or socket events); prints a table and a verdict per workload
-# (docs/performance.md). Root needed; about 5 minutes. BENCH_FLAGS passes
-# flags, e.g. BENCH_FLAGS='-workload rename' or BENCH_FLAGS='-rounds 21'.
+# syscalls, interleaved; fork+exec also with the sensor's netlink provider
+# (mode sensor-netlink; it reports no file or socket events). Prints a table
+# and a verdict per workload (docs/performance.md). Root needed; about 5
+# minutes. BENCH_FLAGS passes flags, e.g. BENCH_FLAGS='-workload rename' or
+# BENCH_FLAGS='-rounds 21'.
 bench: build deps-bench
 	$(GO) run ./bench/overhead -sensor $(BIN) $(BENCH_FLAGS)
 
