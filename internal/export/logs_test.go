@@ -247,30 +247,40 @@ func marshalLogs(t testing.TB, ld plog.Logs) []byte {
 func TestMappingGolden(t *testing.T) {
 	for _, tc := range mappingCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			got := marshalLogs(t, NewLogs(testResource, []*event.Event{tc.ev}))
-			if !utf8.Valid(got) || !json.Valid(got) {
-				t.Fatalf("output is not valid UTF-8 JSON: %q", got)
-			}
-			var indented bytes.Buffer
-			if err := json.Indent(&indented, got, "", "  "); err != nil {
-				t.Fatal(err)
-			}
-			indented.WriteByte('\n')
-
-			path := filepath.Join("testdata", tc.name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, indented.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(indented.Bytes(), want) {
-				t.Errorf("mapping of %s differs from %s (run go test -update after checking the change):\ngot:\n%s", tc.name, path, indented.Bytes())
-			}
+			checkGolden(t, tc.name, NewLogs(testResource, []*event.Event{tc.ev}))
 		})
+	}
+	// The corners of the attribute list (attrs_test.go), in one batch.
+	t.Run("edge_cases", func(t *testing.T) {
+		checkGolden(t, "edge_cases", NewLogs(testResource, edgeCases()))
+	})
+}
+
+// checkGolden compares ld's OTLP JSON, indented, with testdata/NAME.golden.json.
+func checkGolden(t *testing.T, name string, ld plog.Logs) {
+	t.Helper()
+	got := marshalLogs(t, ld)
+	if !utf8.Valid(got) || !json.Valid(got) {
+		t.Fatalf("output is not valid UTF-8 JSON: %q", got)
+	}
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, got, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	indented.WriteByte('\n')
+
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, indented.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(indented.Bytes(), want) {
+		t.Errorf("mapping of %s differs from %s (run go test -update after checking the change):\ngot:\n%s", name, path, indented.Bytes())
 	}
 }
 
