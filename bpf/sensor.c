@@ -78,7 +78,7 @@ struct {
 } scratch SEC(".maps");
 
 /* The arguments of a file or socket syscall, from its saved registers. */
-struct pending_call {
+struct call_args {
 	__u64 args[6];
 	__u32 id;
 	__u32 _pad;
@@ -1046,7 +1046,7 @@ static __always_inline __u32 append_fd_path(__u32 cpu, struct task_struct *task,
 	return pos;
 }
 
-static __always_inline void emit_file(struct task_struct *task, const struct pending_call *c, long ret)
+static __always_inline void emit_file(struct task_struct *task, const struct call_args *c, long ret)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct file_record *rec = bpf_map_lookup_elem(&scratch, &cpu);
@@ -1256,7 +1256,7 @@ static __always_inline void addr_from_call(struct sock_record *rec, const void *
 	}
 }
 
-static __always_inline void emit_sock(struct task_struct *task, const struct pending_call *c, long ret)
+static __always_inline void emit_sock(struct task_struct *task, const struct call_args *c, long ret)
 {
 	__u32 op = sock_op(c->id);
 	/* A connect is an attempt: it is reported whatever its outcome. The
@@ -1448,7 +1448,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (!wanted(task->tgid, task->real_parent->tgid) || initiator_excluded(task->tgid))
 		return 0;
-	struct pending_call c = {
+	struct call_args c = {
 		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
 		.id = id,
 	};
