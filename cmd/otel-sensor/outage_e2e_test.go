@@ -99,6 +99,15 @@ func TestOutage(t *testing.T) {
 			}, func() string {
 				return fmt.Sprintf("%d of %d markers", len(produced)-len(got.missing(produced)), len(produced))
 			})
+			// Metrics go over a connection of their own, which gRPC may
+			// still be backing off to reconnect after the outage: wait
+			// until the returned collector has metrics of every run (the
+			// stopped run's from disk), so that the last run's final
+			// metrics are not left on disk at its stop with no run after.
+			runs := len(stops) + 1
+			otlptest.Eventually(t, deliveryCap, func() bool {
+				return reportingRuns(second.Metrics.AllMetrics()) == runs
+			}, "the returned collector did not get metrics of every run")
 			stops = append(stops, time.Now())
 			stopSensor(t, sensor, syscall.SIGTERM)
 			if stdout.Len() != 0 {
@@ -201,6 +210,26 @@ func waitDelivered(t *testing.T, got *arrivals, up time.Time, done func() bool, 
 
 // queueEmptiedAfter reports whether a metrics export taken after since
 // says the persistent queue is empty.
+// reportingRuns counts the sensor runs whose sensor.events are in all: one
+// start time each.
+func reportingRuns(all []pmetric.Metrics) int {
+	starts := map[pcommon.Timestamp]bool{}
+	for _, md := range all {
+		for i := range md.ResourceMetrics().Len() {
+			sms := md.ResourceMetrics().At(i).ScopeMetrics()
+			for j := range sms.Len() {
+				ms := sms.At(j).Metrics()
+				for k := range ms.Len() {
+					if m := ms.At(k); m.Name() == "sensor.events" && m.Sum().DataPoints().Len() > 0 {
+						starts[m.Sum().DataPoints().At(0).StartTimestamp()] = true
+					}
+				}
+			}
+		}
+	}
+	return len(starts)
+}
+
 func queueEmptiedAfter(all []pmetric.Metrics, since time.Time) bool {
 	for _, md := range all {
 		for i := range md.ResourceMetrics().Len() {
