@@ -25,8 +25,10 @@ import (
 // Two roots: a bind mount of a host directory, and an overlay the host
 // mounted (as containerd and CRI-O do). In both, /data is a bind mount of
 // another host directory and /private a tmpfs only the container has.
-func TestFilePathsInContainer(t *testing.T) {
-	_, c := startProvider(t, Options{})
+func TestFilePathsInContainer(t *testing.T) { forEachReadMode(t, testFilePathsInContainer) }
+
+func testFilePathsInContainer(t *testing.T, probeReads bool) {
+	_, c := startProvider(t, Options{ProbeReads: probeReads})
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -78,8 +78,10 @@ func runMarker(t *testing.T, name string) func(*event.Event) bool {
 	}
 }
 
-func TestExclusions(t *testing.T) {
-	p, c := startProvider(t, Options{Opens: OpensAll})
+func TestExclusions(t *testing.T) { forEachReadMode(t, testExclusions) }
+
+func testExclusions(t *testing.T, probeReads bool) {
+	p, c := startProvider(t, Options{Opens: OpensAll, ProbeReads: probeReads})
 	d := t.TempDir()
 	touch := copyExe(t, "/usr/bin/touch", d+"/excluded-touch")
 	shell := copyExe(t, "/bin/dash", d+"/excluded-sh")

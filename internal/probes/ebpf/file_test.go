@@ -48,8 +48,10 @@ func touch(t *testing.T, path string) {
 	}
 }
 
-func TestFileEvents(t *testing.T) {
-	_, c := startProvider(t, Options{Opens: OpensWrites})
+func TestFileEvents(t *testing.T) { forEachReadMode(t, testFileEvents) }
+
+func testFileEvents(t *testing.T, probeReads bool) {
+	_, c := startProvider(t, Options{Opens: OpensWrites, ProbeReads: probeReads})
 	self, _ := os.Executable()
 	for _, tc := range []struct {
 		name  string
@@ -314,8 +316,10 @@ func TestFileOpenModesAndFailures(t *testing.T) {
 
 // Paths cross bind mounts as the process sees them, hostile names come
 // through byte for byte, and a path longer than the buffer is marked.
-func TestFilePaths(t *testing.T) {
-	_, c := startProvider(t, Options{})
+func TestFilePaths(t *testing.T) { forEachReadMode(t, testFilePaths) }
+
+func testFilePaths(t *testing.T, probeReads bool) {
+	_, c := startProvider(t, Options{ProbeReads: probeReads})
 	d := t.TempDir()
 
 	// A bind mount: the file is reached through the mount point.
@@ -357,7 +361,11 @@ func TestFilePaths(t *testing.T) {
 // directories are whole, and a path longer than the buffer is marked, with
 // its true tail.
 func TestFilePathsNamespacesAndDepth(t *testing.T) {
-	_, c := startProvider(t, Options{})
+	forEachReadMode(t, testFilePathsNamespacesAndDepth)
+}
+
+func testFilePathsNamespacesAndDepth(t *testing.T, probeReads bool) {
+	_, c := startProvider(t, Options{ProbeReads: probeReads})
 	self, _ := os.Executable()
 	d, _ := filepath.EvalSymlinks(t.TempDir())
 	os.Mkdir(d+"/ns", 0o755)

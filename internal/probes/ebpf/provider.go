@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -67,6 +68,10 @@ type Options struct {
 	// the files processes in other mount namespaces (containers) act on
 	// (default mounts.HostMountInfo, /proc/1/mountinfo).
 	MountInfo string
+	// ProbeReads makes the programs read kernel memory with read calls
+	// even where the kernel allows direct loads (tests: the path a kernel
+	// before 6.2 takes).
+	ProbeReads bool
 }
 
 // Opens selects which file opens are reported.
@@ -273,6 +278,7 @@ func (p *Provider) configure(spec *ebpf.CollectionSpec, hostTreeRoot, hostRoot u
 		"report_failed":  p.opts.ReportFailed,
 		"host_tree_root": hostTreeRoot,
 		"host_root_mnt":  hostRoot,
+		"direct_loads":   !p.opts.ProbeReads && hasDirectLoads(),
 	} {
 		vs, ok := spec.Variables[name]
 		if !ok {
@@ -289,6 +295,17 @@ func (p *Provider) configure(spec *ebpf.CollectionSpec, hostTreeRoot, hostRoot u
 	spec.Maps["scratch"].MaxEntries = uint32(cpus)
 	spec.Maps["events"].MaxEntries = uint32(p.opts.RingBufferBytes)
 	return nil
+}
+
+// hasDirectLoads reports whether the kernel has the kfunc bpf_rdonly_cast
+// (6.2+), through which the programs load kernel memory directly.
+func hasDirectLoads() bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	var fn *btf.Func
+	return spec.TypeByName("bpf_rdonly_cast", &fn) == nil
 }
 
 // readLoop drains the ring buffer until Close. It never blocks the kernel:

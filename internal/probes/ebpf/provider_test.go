@@ -59,6 +59,15 @@ func (c *collector) waitFor(t *testing.T, what string, match func(*event.Event) 
 	}
 }
 
+// forEachReadMode runs a kernel test twice: with the direct loads this
+// kernel allows, and with the read calls the programs make on a kernel
+// before 6.2 (Options.ProbeReads), so that both ways of reading paths are
+// held to the same results.
+func forEachReadMode(t *testing.T, test func(t *testing.T, probeReads bool)) {
+	t.Run("direct-loads", func(t *testing.T) { test(t, false) })
+	t.Run("probe-reads", func(t *testing.T) { test(t, true) })
+}
+
 func startProvider(t *testing.T, opts Options) (*Provider, *collector) {
 	t.Helper()
 	kerneltest.Require(t)

@@ -337,6 +337,7 @@ const (
 	sensorProgHandleFork      = "handle_fork"
 	sensorProgHandleSysEnter  = "handle_sys_enter"
 	sensorProgHandleSysExit   = "handle_sys_exit"
+	sensorVarDirectLoads      = "direct_loads"
 	sensorVarHostRootMnt      = "host_root_mnt"
 	sensorVarHostTreeRoot     = "host_tree_root"
 	sensorVarOpenMode         = "open_mode"
@@ -421,6 +422,7 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
+	DirectLoads      *ebpf.VariableSpec `ebpf:"direct_loads"`
 	HostRootMnt      *ebpf.VariableSpec `ebpf:"host_root_mnt"`
 	HostTreeRoot     *ebpf.VariableSpec `ebpf:"host_tree_root"`
 	OpenMode         *ebpf.VariableSpec `ebpf:"open_mode"`
@@ -489,6 +491,7 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
+	DirectLoads      *ebpf.Variable `ebpf:"direct_loads"`
 	HostRootMnt      *ebpf.Variable `ebpf:"host_root_mnt"`
 	HostTreeRoot     *ebpf.Variable `ebpf:"host_tree_root"`
 	OpenMode         *ebpf.Variable `ebpf:"open_mode"`
