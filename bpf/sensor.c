@@ -294,9 +294,18 @@ static __always_inline void count_excluded(__u32 why)
 }
 
 /* Whether process tgid is excluded as an initiator; counts it when so. */
+/* Which exclusions have entries (enum exclusion_state, set by the sensor):
+ * the hash lookups are skipped when none do. */
+static __always_inline __u32 exclusion_state(void)
+{
+	__u32 key = 0;
+	__u32 *st = bpf_map_lookup_elem(&exclusion_flags, &key);
+	return st ? *st : 0;
+}
+
 static __always_inline bool initiator_excluded(__u32 tgid)
 {
-	if (!bpf_map_lookup_elem(&excluded_tasks, &tgid))
+	if (!(exclusion_state() & EXCLUDING_TASKS) || !bpf_map_lookup_elem(&excluded_tasks, &tgid))
 		return false;
 	count_excluded(EXCLUDED_INITIATOR);
 	return true;
@@ -503,15 +512,6 @@ static long walk_step(__u32 i, void *ctx)
 	}
 	w->dentry = parent;
 	return 0;
-}
-
-/* Whether the path exclusions have entries (set by the sensor): walks only
- * look dentries up when they do. */
-static __always_inline __u32 exclusion_state(void)
-{
-	__u32 key = 0;
-	__u32 *st = bpf_map_lookup_elem(&exclusion_flags, &key);
-	return st ? *st : 0;
 }
 
 /* A file's path within its own file system: from the dentry up to the

@@ -122,11 +122,12 @@ enum path_exclusion {
 	PATH_SUBTREE = 2, /* this directory and everything below it */
 };
 
-/* The exclusion_flags map's value: which path exclusions are set, so that
- * the programs skip the lookups when none are. */
+/* The exclusion_flags map's value: which exclusions are set, so that the
+ * programs skip the lookups when none are. */
 enum exclusion_state {
 	EXCLUDING_INODES = 1,   /* excluded_inodes has entries */
 	EXCLUDING_PREFIXES = 2, /* excluded_prefixes has entries */
+	EXCLUDING_TASKS = 4,    /* excluded_exes has entries (and so excluded_tasks may) */
 };
 
 /* Bytes of an absolute path string matched against excluded_prefixes (the

@@ -103,6 +103,9 @@ func (p *Provider) SetExclusions(x Exclusions) error {
 		return fmt.Errorf("update excluded path strings: %w", err)
 	}
 	var state uint32
+	if len(exes) > 0 {
+		state |= uint32(sensorExclusionStateEXCLUDING_TASKS)
+	}
 	if len(inodes) > 0 {
 		state |= uint32(sensorExclusionStateEXCLUDING_INODES)
 	}

@@ -62,6 +62,7 @@ type sensorExclusionState uint32
 const (
 	sensorExclusionStateEXCLUDING_INODES   sensorExclusionState = 1
 	sensorExclusionStateEXCLUDING_PREFIXES sensorExclusionState = 2
+	sensorExclusionStateEXCLUDING_TASKS    sensorExclusionState = 4
 )
 
 type sensorExecRecord struct {
