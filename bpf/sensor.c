@@ -16,9 +16,9 @@
  *  - sched_process_exit: fires in do_exit() after signal->live was
  *    decremented and exit_code set, once per thread; the process has ended
  *    for the thread that took live to zero (group_dead, see handle_exit).
- *  - sys_enter / sys_exit: the set*id family has no tracepoint of its own, so
- *    the credentials are saved at entry of those syscalls and compared at exit.
- *    Both programs return after one range check for every other syscall.
+ *  - sys_exit: the file, socket and set*id syscalls, all at their exit (the
+ *    set*id family has no tracepoint of its own); the program returns after
+ *    one range check for every other syscall. Nothing hooks syscall entry.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -104,13 +104,22 @@ struct call_args {
 	__u32 _pad;
 };
 
-/* Credentials at entry of a set*id syscall, by thread id. */
+/* The credentials each thread had after its last set*id call (or exec),
+ * kept with the thread and freed with it: what a set*id call changed is
+ * the difference at its exit, with no hook at syscall entry. A thread
+ * without an entry has not made such a call since the sensor started; the
+ * sensor then takes the previous ids from its process cache. */
+struct task_creds {
+	struct cred_ids ids;
+	__u32 known; /* ids are set (a new entry is all zeros: root's ids) */
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct cred_ids);
-} pending_creds SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_creds);
+} task_creds SEC(".maps");
 
 /* Exclusions, kept up to date by the sensor at run time. */
 struct {
@@ -683,6 +692,12 @@ static __always_inline bool mark_exec(__u32 pid, struct dentry *exe)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
+	/* An exec may change the credentials (a set-user-ID program): they
+	 * are the ones the next set*id call of this thread starts from. */
+	struct task_creds *seen = bpf_task_storage_get(&task_creds, task, 0, 0);
+	if (seen)
+		read_creds(task, &seen->ids);
+
 	__u32 pid = task->tgid;
 	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
 	if (!wanted(pid, ppid))
@@ -1427,44 +1442,22 @@ static __always_inline void count_syscall(long id)
 		*n += 1;
 }
 
-/* Entry only saves the credentials of a set*id call and counts the hooked
- * syscalls: the file and socket calls are handled at exit alone, their
- * arguments read from the registers saved at entry (pt_regs), which the
- * kernel does not change for these syscalls. No per-call state, no map
- * update on the hot path. */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
-{
-	__u32 cls = syscall_class_of(id);
-	if (cls == CLASS_NONE)
-		return 0;
-	count_syscall(id);
-	if (cls == CLASS_SETID) {
-		if (syscall_excluded(id))
-			return 0;
-		struct task_struct *task = bpf_get_current_task_btf();
-		struct cred_ids c;
-		read_creds(task, &c);
-		__u32 tid = task->pid;
-		bpf_map_update_elem(&pending_creds, &tid, &c, BPF_ANY);
-	}
-	return 0;
-}
-
 static __always_inline void creds_exit(struct task_struct *task, long id)
 {
-	__u32 tid = task->pid;
-	struct cred_ids *old = bpf_map_lookup_elem(&pending_creds, &tid);
-	if (!old)
-		return;
-	struct cred_ids prev = *old;
-	bpf_map_delete_elem(&pending_creds, &tid);
-
 	struct cred_ids now;
 	read_creds(task, &now);
-	if (__builtin_memcmp(&prev, &now, sizeof(now)) == 0)
+	struct task_creds *seen = bpf_task_storage_get(&task_creds, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!seen) {
+		count_drop(RECORD_CREDS, DROP_NO_STORAGE);
 		return;
-	if (!wanted(task->tgid, task->real_parent->tgid) || initiator_excluded(task->tgid))
+	}
+	bool known = seen->known;
+	if (known && __builtin_memcmp(&seen->ids, &now, sizeof(now)) == 0)
+		return;
+	struct cred_ids prev = seen->ids;
+	seen->ids = now;
+	seen->known = 1;
+	if (syscall_excluded(id) || !wanted(task->tgid, task->real_parent->tgid) || initiator_excluded(task->tgid))
 		return;
 
 	struct creds_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
@@ -1473,13 +1466,19 @@ static __always_inline void creds_exit(struct task_struct *task, long id)
 		return;
 	}
 	rec->hdr.type = RECORD_CREDS;
-	rec->hdr.flags = fill_task(task, &rec->hdr.task);
+	rec->hdr.flags = fill_task(task, &rec->hdr.task) | (known ? 0 : FLAG_OLD_CREDS_UNKNOWN);
 	rec->old = prev;
 	rec->syscall_id = id;
 	rec->_pad = 0;
 	bpf_ringbuf_submit(rec, submit_flag(sizeof(*rec)));
 }
 
+/* Every hooked syscall is handled at its exit alone: the file and socket
+ * calls read their arguments from the registers saved at entry (pt_regs),
+ * which the kernel does not change for these syscalls; a set*id call is
+ * compared with the thread's credentials after its last one (task_creds).
+ * No program runs at syscall entry, where it would cost every syscall of
+ * the machine, and nothing is kept between entry and exit. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -1487,6 +1486,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	__u32 cls = syscall_class_of(id);
 	if (cls == CLASS_NONE)
 		return 0;
+	count_syscall(id);
 	if (cls == CLASS_SETID) {
 		creds_exit(bpf_get_current_task_btf(), id);
 		return 0;

@@ -50,7 +50,10 @@ enum drop_reason {
 	DROP_RINGBUF_FULL = 0,
 	/* The per-CPU scratch buffer could not be found (never expected). */
 	DROP_NO_SCRATCH = 1,
-	DROP_REASON_MAX = 2,
+	/* The thread's task_creds entry could not be made (out of memory): a
+	 * credentials change may have gone unreported. */
+	DROP_NO_STORAGE = 2,
+	DROP_REASON_MAX = 3,
 };
 
 /* record_header.flags */
@@ -100,6 +103,9 @@ enum record_flag {
 	 * mount namespace). */
 	FLAG_PATH1_ROOT = 1 << 23,
 	FLAG_PATH2_ROOT = 1 << 24,
+	/* creds: the thread had no task_creds entry, old is not known (the
+	 * sensor takes it from its process cache) */
+	FLAG_OLD_CREDS_UNKNOWN = 1 << 25,
 };
 
 /* Exclusions (maps excluded_*): why an event was not emitted. */

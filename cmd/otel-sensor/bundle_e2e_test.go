@@ -209,10 +209,10 @@ func TestDiagnosticBundle(t *testing.T) {
 		json.Unmarshal(entries["bpf.json"], &b)
 		var ran bool
 		for _, p := range b.Programs {
-			ran = ran || (p.Name == "handle_sys_enter" && p.WindowRunCount != nil && *p.WindowRunCount > 0)
+			ran = ran || (p.Name == "handle_sys_exit" && p.WindowRunCount != nil && *p.WindowRunCount > 0)
 		}
 		if !ran || len(b.Maps) == 0 || !strings.HasPrefix(b.Stats, "enabled") {
-			t.Errorf("bpf.json: stats %q, %d programs, %d maps; want the daemon's handle_sys_enter with runs in the window", b.Stats, len(b.Programs), len(b.Maps))
+			t.Errorf("bpf.json: stats %q, %d programs, %d maps; want the daemon's handle_sys_exit with runs in the window", b.Stats, len(b.Programs), len(b.Maps))
 		}
 		if !bytes.Contains(entries["logs.txt"], []byte(`"msg":"sensor running"`)) {
 			t.Errorf("logs.txt lacks the daemon's start:\n%s", entries["logs.txt"])

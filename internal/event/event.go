@@ -288,3 +288,15 @@ const (
 	AttrFileSourcePath       = "sensor.file.link.source_path"
 	AttrFileSymlinkTarget    = "file.symbolic_link.target_path"
 )
+
+// PreviousIDAttrs are the names of the previous ids of a credentials
+// change, which a provider lists in Incomplete together when it does not
+// know them.
+func PreviousIDAttrs() []string {
+	return []string{
+		"sensor.process.previous.user.id", "sensor.process.previous.real_user.id",
+		"sensor.process.previous.saved_user.id", "sensor.process.previous.fs_user.id",
+		"sensor.process.previous.group.id", "sensor.process.previous.real_group.id",
+		"sensor.process.previous.saved_group.id", "sensor.process.previous.fs_group.id",
+	}
+}

@@ -52,6 +52,7 @@ const (
 	flagPath2Foreign    = uint32(sensorRecordFlagFLAG_PATH2FOREIGN)
 	flagPath1Root       = uint32(sensorRecordFlagFLAG_PATH1ROOT)
 	flagPath2Root       = uint32(sensorRecordFlagFLAG_PATH2ROOT)
+	flagOldCredsUnknown = uint32(sensorRecordFlagFLAG_OLD_CREDS_UNKNOWN)
 )
 
 // Offsets of the walk origins (struct walk_origin: dev u32, len u16).
@@ -120,6 +121,9 @@ type record struct {
 	// foreign lists the paths of the event that a process in another
 	// mount tree (a container) named, for translate.
 	foreign []foreignPath
+	// oldCredsUnknown: a credentials record whose thread had made no
+	// set*id call the kernel saw; the previous ids are the cache's.
+	oldCredsUnknown bool
 }
 
 // decodeRecord turns one ring-buffer record into an event. It trusts no
@@ -190,7 +194,7 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 			SyscallName: syscallName(id),
 		}
 	}
-	r := record{ev: ev, start: startBoot, foreign: foreign}
+	r := record{ev: ev, start: startBoot, foreign: foreign, oldCredsUnknown: flags&flagOldCredsUnknown != 0}
 	if kind == event.KindExec {
 		r.parentStart = le.Uint64(b[96:])
 	}

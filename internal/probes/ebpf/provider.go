@@ -238,7 +238,6 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 		{"sched_process_fork", p.objs.HandleFork},
 		{"sched_process_exec", p.objs.HandleExec},
 		{"sched_process_exit", p.objs.HandleExit},
-		{"sys_enter", p.objs.HandleSysEnter},
 		{"sys_exit", p.objs.HandleSysExit},
 	} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog.prog, AttachType: ebpf.AttachTraceRawTp})
@@ -355,13 +354,16 @@ func (p *Provider) handleRecord(b []byte) {
 	if len(r.foreign) > 0 {
 		translate(p.mounts, r)
 	}
-	enrich(p.cache, r)
-	p.handler.Handle(r.ev)
+	if enrich(p.cache, r) {
+		p.handler.Handle(r.ev)
+	}
 }
 
 // enrich fills in from the process cache what the record does not carry,
-// and keeps the cache current.
-func enrich(c *proc.Cache, r record) {
+// and keeps the cache current. It reports false for a record that is not an
+// event: a set*id call whose previous ids the kernel did not know (the
+// thread's first such call) and that left the ids the cache has.
+func enrich(c *proc.Cache, r record) bool {
 	ev := r.ev
 	pr := &ev.Process
 	switch ev.Kind {
@@ -375,7 +377,7 @@ func enrich(c *proc.Cache, r record) {
 		e.ExecutableProcessView = ev.ProcessView[event.AttrExecutablePath]
 		e.ExecutableHostUnknown = slices.Contains(ev.HostPathUnknown, event.AttrExecutablePath)
 		c.Put(e)
-		return
+		return true
 	case event.KindFork:
 		child := c.Fork(pr.ParentPID, 0, entryOf(pr, r.start))
 		pr.ExecutablePath = child.ExecutablePath
@@ -389,9 +391,21 @@ func enrich(c *proc.Cache, r record) {
 			pr.CgroupPath = e.CgroupPath
 			pr.ContainerID = e.ContainerID
 			if ev.Kind == event.KindCredentialsChange {
+				if r.oldCredsUnknown {
+					if e.HasCredentials && e.Credentials == *pr.Credentials {
+						return false
+					}
+					ev.Credentials.Previous = e.Credentials
+					if !e.HasCredentials {
+						ev.Incomplete = append(ev.Incomplete, event.PreviousIDAttrs()...)
+					}
+				}
 				e.Credentials = *pr.Credentials
+				e.HasCredentials = true
 				c.Put(e)
 			}
+		} else if ev.Kind == event.KindCredentialsChange && r.oldCredsUnknown {
+			ev.Incomplete = append(ev.Incomplete, event.PreviousIDAttrs()...)
 		}
 	}
 	if parent, ok := c.Lookup(pr.ParentPID, 0); ok {
@@ -401,6 +415,7 @@ func enrich(c *proc.Cache, r record) {
 	if ev.Kind == event.KindExit {
 		c.Remove(pr.PID, r.start)
 	}
+	return true
 }
 
 // executableView carries what the cache knows of the views of an
@@ -479,7 +494,7 @@ func (p *Provider) drops() []probes.Drop {
 			kinds = append(kinds, dropKind{recordTypeCount + 16 + int(op), kind.Name()})
 		}
 		for _, k := range kinds {
-			for r, reason := range []string{"ringbuf_full", "no_scratch"} {
+			for r, reason := range []string{"ringbuf_full", "no_scratch", "no_task_storage"} {
 				key := uint32(k.index*int(sensorDropReasonDROP_REASON_MAX) + r)
 				if err := p.objs.Drops.Lookup(key, &perCPU); err != nil {
 					continue

@@ -297,6 +297,23 @@ func TestCredentialsChange(t *testing.T) {
 	if ex.Process.Credentials.EUID != 65534 || ex.Process.Credentials.EGID != 65533 {
 		t.Errorf("exec after change: %+v", *ex.Process.Credentials)
 	}
+
+	// set*id calls that change nothing are no events: here the first of
+	// each thread, which the kernel sends (it does not know the ids before)
+	// and the sensor compares with the process's ids.
+	same := run(t, "/usr/bin/setpriv", "--reuid=0", "--regid=0", "--keep-groups", "/bin/true")
+	samePID := uint32(same.Process.Pid)
+	c.waitFor(t, "exec of true after no change", func(ev *event.Event) bool {
+		return ev.Kind == event.KindExec && ev.Process.PID == samePID && strings.HasSuffix(ev.Process.ExecutablePath, "/true")
+	})
+	c.mu.Lock()
+	seen := slices.Clone(c.events)
+	c.mu.Unlock()
+	for _, ev := range seen {
+		if ev.Kind == event.KindCredentialsChange && ev.Process.PID == samePID {
+			t.Errorf("credentials change without a change: %s, %+v -> %+v", ev.Credentials.SyscallName, ev.Credentials.Previous, *ev.Process.Credentials)
+		}
+	}
 }
 
 func TestExecThousandsOfArguments(t *testing.T) {

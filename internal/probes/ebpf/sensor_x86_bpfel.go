@@ -38,7 +38,8 @@ type sensorDropReason uint32
 const (
 	sensorDropReasonDROP_RINGBUF_FULL sensorDropReason = 0
 	sensorDropReasonDROP_NO_SCRATCH   sensorDropReason = 1
-	sensorDropReasonDROP_REASON_MAX   sensorDropReason = 2
+	sensorDropReasonDROP_NO_STORAGE   sensorDropReason = 2
+	sensorDropReasonDROP_REASON_MAX   sensorDropReason = 3
 )
 
 type sensorExclusion uint32
@@ -250,6 +251,7 @@ const (
 	sensorRecordFlagFLAG_PATH2FOREIGN      sensorRecordFlag = 4194304
 	sensorRecordFlagFLAG_PATH1ROOT         sensorRecordFlag = 8388608
 	sensorRecordFlagFLAG_PATH2ROOT         sensorRecordFlag = 16777216
+	sensorRecordFlagFLAG_OLD_CREDS_UNKNOWN sensorRecordFlag = 33554432
 )
 
 type sensorRecordHeader struct {
@@ -317,6 +319,12 @@ type sensorSockRecord struct {
 	RemoteUnix    [128]int8
 }
 
+type sensorTaskCreds struct {
+	_     structs.HostLayout
+	Ids   sensorCredIds
+	Known uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -330,13 +338,12 @@ const (
 	sensorMapExcludedSyscalls = "excluded_syscalls"
 	sensorMapExcludedTasks    = "excluded_tasks"
 	sensorMapExclusionFlags   = "exclusion_flags"
-	sensorMapPendingCreds     = "pending_creds"
 	sensorMapScratch          = "scratch"
 	sensorMapSyscallCounts    = "syscall_counts"
+	sensorMapTaskCreds        = "task_creds"
 	sensorProgHandleExec      = "handle_exec"
 	sensorProgHandleExit      = "handle_exit"
 	sensorProgHandleFork      = "handle_fork"
-	sensorProgHandleSysEnter  = "handle_sys_enter"
 	sensorProgHandleSysExit   = "handle_sys_exit"
 	sensorVarDirectLoads      = "direct_loads"
 	sensorVarHostRootMnt      = "host_root_mnt"
@@ -394,11 +401,10 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
-	HandleExec     *ebpf.ProgramSpec `ebpf:"handle_exec"`
-	HandleExit     *ebpf.ProgramSpec `ebpf:"handle_exit"`
-	HandleFork     *ebpf.ProgramSpec `ebpf:"handle_fork"`
-	HandleSysEnter *ebpf.ProgramSpec `ebpf:"handle_sys_enter"`
-	HandleSysExit  *ebpf.ProgramSpec `ebpf:"handle_sys_exit"`
+	HandleExec    *ebpf.ProgramSpec `ebpf:"handle_exec"`
+	HandleExit    *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	HandleFork    *ebpf.ProgramSpec `ebpf:"handle_fork"`
+	HandleSysExit *ebpf.ProgramSpec `ebpf:"handle_sys_exit"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -414,9 +420,9 @@ type sensorMapSpecs struct {
 	ExcludedSyscalls *ebpf.MapSpec `ebpf:"excluded_syscalls"`
 	ExcludedTasks    *ebpf.MapSpec `ebpf:"excluded_tasks"`
 	ExclusionFlags   *ebpf.MapSpec `ebpf:"exclusion_flags"`
-	PendingCreds     *ebpf.MapSpec `ebpf:"pending_creds"`
 	Scratch          *ebpf.MapSpec `ebpf:"scratch"`
 	SyscallCounts    *ebpf.MapSpec `ebpf:"syscall_counts"`
+	TaskCreds        *ebpf.MapSpec `ebpf:"task_creds"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -466,9 +472,9 @@ type sensorMaps struct {
 	ExcludedSyscalls *ebpf.Map `ebpf:"excluded_syscalls"`
 	ExcludedTasks    *ebpf.Map `ebpf:"excluded_tasks"`
 	ExclusionFlags   *ebpf.Map `ebpf:"exclusion_flags"`
-	PendingCreds     *ebpf.Map `ebpf:"pending_creds"`
 	Scratch          *ebpf.Map `ebpf:"scratch"`
 	SyscallCounts    *ebpf.Map `ebpf:"syscall_counts"`
+	TaskCreds        *ebpf.Map `ebpf:"task_creds"`
 }
 
 func (m *sensorMaps) Close() error {
@@ -482,9 +488,9 @@ func (m *sensorMaps) Close() error {
 		m.ExcludedSyscalls,
 		m.ExcludedTasks,
 		m.ExclusionFlags,
-		m.PendingCreds,
 		m.Scratch,
 		m.SyscallCounts,
+		m.TaskCreds,
 	)
 }
 
@@ -510,11 +516,10 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
-	HandleExec     *ebpf.Program `ebpf:"handle_exec"`
-	HandleExit     *ebpf.Program `ebpf:"handle_exit"`
-	HandleFork     *ebpf.Program `ebpf:"handle_fork"`
-	HandleSysEnter *ebpf.Program `ebpf:"handle_sys_enter"`
-	HandleSysExit  *ebpf.Program `ebpf:"handle_sys_exit"`
+	HandleExec    *ebpf.Program `ebpf:"handle_exec"`
+	HandleExit    *ebpf.Program `ebpf:"handle_exit"`
+	HandleFork    *ebpf.Program `ebpf:"handle_fork"`
+	HandleSysExit *ebpf.Program `ebpf:"handle_sys_exit"`
 }
 
 func (p *sensorPrograms) Close() error {
@@ -522,7 +527,6 @@ func (p *sensorPrograms) Close() error {
 		p.HandleExec,
 		p.HandleExit,
 		p.HandleFork,
-		p.HandleSysEnter,
 		p.HandleSysExit,
 	)
 }

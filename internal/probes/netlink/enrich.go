@@ -408,7 +408,7 @@ func (p *Provider) credentials(m message) *event.Event {
 	if havePrev && prev.HasCredentials && changed(prev.Credentials, next, isUID, sameFromCur) {
 		ev.Credentials = &event.CredentialsChange{Previous: prev.Credentials}
 	} else {
-		ev.Incomplete = append(ev.Incomplete, previousIDAttrs()...)
+		ev.Incomplete = append(ev.Incomplete, event.PreviousIDAttrs()...)
 	}
 	ev.Incomplete = dedupe(ev.Incomplete)
 	ev.Process.ParentExecutablePath = p.parentExecutable(ev.Process.ParentPID)
@@ -441,15 +441,6 @@ func appendIDs(names []string) []string {
 		"process.user.id", "process.real_user.id", "process.saved_user.id", "sensor.process.fs_user.id",
 		"sensor.process.group.id", "sensor.process.real_group.id", "sensor.process.saved_group.id", "sensor.process.fs_group.id",
 		"sensor.process.login_user.id")
-}
-
-func previousIDAttrs() []string {
-	return []string{
-		"sensor.process.previous.user.id", "sensor.process.previous.real_user.id",
-		"sensor.process.previous.saved_user.id", "sensor.process.previous.fs_user.id",
-		"sensor.process.previous.group.id", "sensor.process.previous.real_group.id",
-		"sensor.process.previous.saved_group.id", "sensor.process.previous.fs_group.id",
-	}
 }
 
 // dedupe removes repeated names, keeping the first of each; nil when empty.

@@ -134,8 +134,8 @@ func TestEvaluate(t *testing.T) {
 		{"no BTF", with(capable("debian", "12", "6.1.0-18-amd64"), func(f *Facts) { f.BTF = Feature{State: Missing} }), false, false, "no BTF at /sys/kernel/btf/vmlinux"},
 		{"no ring buffer", with(capable("arch", "", "5.4.0"), func(f *Facts) { f.RingBuffer = Feature{State: Missing, Detail: "map type RingBuf: not supported"} }), false, false, "no BPF ring buffer (Linux 5.8+): map type RingBuf: not supported"},
 		{"tp_btf refused", with(capable("debian", "12", "6.1.0-18-amd64"), func(f *Facts) {
-			f.BTFTracepoints = Feature{State: Missing, Detail: "tp_btf/sys_enter: refused"}
-		}), false, false, "BTF tracepoint programs (tp_btf) cannot be loaded: tp_btf/sys_enter: refused"},
+			f.BTFTracepoints = Feature{State: Missing, Detail: "tp_btf/sys_exit: refused"}
+		}), false, false, "BTF tracepoint programs (tp_btf) cannot be loaded: tp_btf/sys_exit: refused"},
 		{"no bpf_loop", with(capable("debian", "12", "5.10.0-28-amd64"), func(f *Facts) { f.Loop = Feature{State: Missing} }), false, false, "no bpf_loop helper (Linux 5.17+)"},
 		{"features not probed", with(capable("debian", "12", "6.1.0-18-amd64"), func(f *Facts) {
 			f.RingBuffer, f.Loop = Feature{Detail: "not probed"}, Feature{}

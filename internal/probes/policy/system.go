@@ -25,7 +25,7 @@ const (
 // (docs/kernel.md, Hooks); the BTFTracepoints probe loads a program for
 // each.
 func Tracepoints() []string {
-	return []string{"sched_process_exec", "sched_process_fork", "sched_process_exit", "sys_enter", "sys_exit"}
+	return []string{"sched_process_exec", "sched_process_fork", "sched_process_exit", "sys_exit"}
 }
 
 // Options say what Gather does.
