@@ -1041,8 +1041,8 @@ static __always_inline bool foreign_mnt_ns(struct task_struct *task)
 }
 
 /* Whether the process's root is not the host's "/" (chroot): its absolute
- * strings are not host paths. Only asked while path exclusions are set, for
- * an absolute string. */
+ * strings are not host paths. A few loads, for an absolute string; true
+ * when the host's "/" is unknown (the root is then walked). */
 static __always_inline bool chrooted(struct task_struct *task)
 {
 	struct path root = fs_path(task, true);
@@ -1054,8 +1054,8 @@ static __always_inline bool chrooted(struct task_struct *task)
 /* Appends path n (0: path 1, 1: path 2): the string and the walk of the
  * directory it is relative to (dirfd, or the cwd for AT_FDCWD). An
  * absolute string is relative to the process's root, walked only when the
- * process is not in the host's mount namespace (elsewhere the root is the
- * host's, and the walk would cost reads for nothing). */
+ * process is chrooted or not in the host's mount namespace (elsewhere the
+ * root is the host's "/", and the walk would cost reads for nothing). */
 static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task, long dirfd, const char *ustr,
 					     __u32 pos, __u32 n, __u16 *str_len, __u16 *walk_len, __u32 *flags,
 					     struct walk_origin *origin, bool *excluded)
@@ -1068,10 +1068,10 @@ static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task
 	__u32 walk_start = pos;
 	*walk_len = 0;
 	bool absolute = *str_len != 0 && starts_with_slash(cpu, start);
-	if (absolute && !foreign_mnt_ns(task)) {
-		/* The string names a host path unless the process is
-		 * chrooted: match it against the excluded paths then only. */
-		if ((exclusion_state() & EXCLUDING_PREFIXES) && !chrooted(task))
+	if (absolute && !foreign_mnt_ns(task) && !chrooted(task)) {
+		/* The string names a host path: match it against the
+		 * excluded paths as a string. */
+		if (exclusion_state() & EXCLUDING_PREFIXES)
 			*excluded |= prefix_excluded(cpu, start);
 		return pos;
 	}

@@ -97,6 +97,11 @@ func testExclusions(t *testing.T, probeReads bool) {
 	touchFile(t, d+"/quiet/u")
 	touchFile(t, d+"/quiet/r")
 	touchFile(t, d+"/loud/u")
+	// A chroot whose tree repeats the excluded directory's path: what a
+	// chrooted process names by that path is another file, not excluded.
+	jail := d + "/loud/jail"
+	os.MkdirAll(jail+d+"/quiet", 0o755)
+	touchFile(t, jail+d+"/quiet/u")
 
 	// A process that runs the excluded shell before the exclusions exist:
 	// it is found in /proc when they are set.
@@ -147,6 +152,7 @@ func testExclusions(t *testing.T, probeReads bool) {
 	chmodPID, _ := runFileOp(t, d, "chmod", d+"/exact", "0600")
 	rmdirPID, _ := runFileOp(t, d, "rmdir", d+"/gone")
 	loudUnlinkPID, _ := runFileOp(t, d, "unlink", d+"/loud/u")
+	jailPID, _ := runFileOp(t, d, "chroot="+jail, "unlink", d+"/quiet/u")
 	marker := runMarker(t, "exclusions-marker")
 
 	count := func(pid uint32, path string) int { return initiated(t, c, marker, since, pid, path) }
@@ -187,6 +193,9 @@ func testExclusions(t *testing.T, probeReads bool) {
 	}
 	if count(loudUnlinkPID, d+"/loud/u") != 1 {
 		t.Error("unlink by absolute path outside the excluded directory was not reported")
+	}
+	if count(jailPID, jail+d+"/quiet/u") != 1 {
+		t.Error("a chrooted unlink of a name that is excluded outside the chroot was not reported with its host path")
 	}
 	after := p.Excluded()
 	if after.Path-before.Path < 7 || after.Syscall-before.Syscall < 1 || after.Initiator-before.Initiator < 4 {

@@ -333,6 +333,19 @@ func testFilePaths(t *testing.T, probeReads bool) {
 	pid, _ := runFileOp(t, d, "open", dst+"/viabind", strconv.Itoa(unix.O_CREAT|unix.O_WRONLY), "0600")
 	want(t, "bind mount path", waitFile(t, c, event.KindFileOpen, pid).File.Path, dst+"/viabind")
 
+	// A chrooted process: its absolute names are below its root, and
+	// reported as the host sees them.
+	jail := d + "/jail"
+	os.MkdirAll(jail+"/etc", 0o755)
+	touch(t, jail+"/etc/victim")
+	pid, errno := runFileOp(t, d, "chroot="+jail, "unlink", "/etc/victim")
+	if errno != 0 {
+		t.Fatalf("unlink in the chroot: %v", unix.Errno(errno))
+	}
+	want(t, "chrooted absolute path", waitFile(t, c, event.KindFileDelete, pid).File.Path, jail+"/etc/victim")
+	pid, _ = runFileOp(t, d, "chroot="+jail, "open", "/etc/new", strconv.Itoa(unix.O_CREAT|unix.O_WRONLY), "0600")
+	want(t, "chrooted open", waitFile(t, c, event.KindFileOpen, pid).File.Path, jail+"/etc/new")
+
 	// Hostile names.
 	for _, name := range []string{"with space", "new\nline", "bad\xff\xfe", strings.Repeat("n", 255), "-dash", "*"} {
 		pid, errno := runFileOp(t, d, "open", name, strconv.Itoa(unix.O_CREAT|unix.O_WRONLY), "0600")

@@ -20,8 +20,9 @@ const fileOpEnv = "OTEL_SENSOR_TEST_FILEOP"
 // anything else is opened as a dirfd.
 //
 // Leading "cd=DIR" arguments change the working directory one step at a
-// time first, so it can be deeper than PATH_MAX. A leading "wait" writes
-// "ready" to stdout and waits for a line on stdin first.
+// time first, so it can be deeper than PATH_MAX; "chroot=DIR" changes the
+// root directory (the working directory stays where it is). A leading
+// "wait" writes "ready" to stdout and waits for a line on stdin first.
 func fileOp(args []string) int {
 	if len(args) > 0 && args[0] == "wait" {
 		os.Stdout.WriteString("ready\n")
@@ -30,8 +31,14 @@ func fileOp(args []string) int {
 		}
 		args = args[1:]
 	}
-	for len(args) > 0 && strings.HasPrefix(args[0], "cd=") {
-		if err := unix.Chdir(args[0][3:]); err != nil {
+	for len(args) > 0 && (strings.HasPrefix(args[0], "cd=") || strings.HasPrefix(args[0], "chroot=")) {
+		var err error
+		if dir, ok := strings.CutPrefix(args[0], "cd="); ok {
+			err = unix.Chdir(dir)
+		} else {
+			err = unix.Chroot(strings.TrimPrefix(args[0], "chroot="))
+		}
+		if err != nil {
 			panic(err)
 		}
 		args = args[1:]
