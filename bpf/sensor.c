@@ -1277,8 +1277,8 @@ static __always_inline struct socket *fd_socket(struct task_struct *task, long f
 	struct file *f = fd_file(task, fd);
 	if (!f)
 		return NULL;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	if (!sock || BPF_CORE_READ(sock, file) != f)
+	struct socket *sock = KREAD(struct file, f, private_data);
+	if (!sock || (void *)KREAD(struct socket, sock, file) != (void *)f)
 		return NULL;
 	return sock;
 }
@@ -1286,10 +1286,10 @@ static __always_inline struct socket *fd_socket(struct task_struct *task, long f
 /* Copies a unix socket's bound name (sun_path, len bytes) to dst. */
 static __always_inline __u16 unix_name(struct sock *sk, char *dst)
 {
-	struct unix_address *ua = BPF_CORE_READ((struct unix_sock *)sk, addr);
+	struct unix_address *ua = KREAD(struct unix_sock, sk, addr);
 	if (!ua)
 		return 0;
-	int len = BPF_CORE_READ(ua, len) - (int)sizeof(__u16); /* minus sun_family */
+	int len = KREAD(struct unix_address, ua, len) - (int)sizeof(__u16); /* minus sun_family */
 	if (len <= 0)
 		return 0;
 	if (len > UNIX_PATH_LEN)
@@ -1334,7 +1334,7 @@ static __always_inline void emit_sock(struct task_struct *task, const struct cal
 	struct socket *sock = fd_socket(task, fd);
 	if (!sock)
 		return;
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct sock *sk = KREAD(struct socket, sock, sk);
 	if (!sk)
 		return;
 
@@ -1348,9 +1348,15 @@ static __always_inline void emit_sock(struct task_struct *task, const struct cal
 	rec->ret = ret;
 	rec->syscall_id = c->id;
 	rec->op = op;
-	rec->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	rec->type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
-	rec->protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	rec->family = KREAD(struct sock, sk, __sk_common.skc_family);
+	if (direct_loads) {
+		struct sock *k = kcast(sk, struct sock);
+		rec->type = BPF_CORE_READ_BITFIELD(k, sk_type);
+		rec->protocol = BPF_CORE_READ_BITFIELD(k, sk_protocol);
+	} else {
+		rec->type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
+		rec->protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	}
 	rec->local_port = rec->remote_port = 0;
 	rec->local_unix_len = rec->remote_unix_len = 0;
 	rec->_pad = 0;
@@ -1359,20 +1365,35 @@ static __always_inline void emit_sock(struct task_struct *task, const struct cal
 
 	switch (rec->family) {
 	case AF_INET_:
-		bpf_core_read(rec->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(rec->remote_addr, 4, &sk->__sk_common.skc_daddr);
-		rec->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		rec->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (direct_loads) {
+			struct sock *k = kcast(sk, struct sock);
+			*(__u32 *)rec->local_addr = k->__sk_common.skc_rcv_saddr;
+			*(__u32 *)rec->remote_addr = k->__sk_common.skc_daddr;
+		} else {
+			bpf_core_read(rec->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+			bpf_core_read(rec->remote_addr, 4, &sk->__sk_common.skc_daddr);
+		}
+		rec->local_port = KREAD(struct sock, sk, __sk_common.skc_num);
+		rec->remote_port = bpf_ntohs(KREAD(struct sock, sk, __sk_common.skc_dport));
 		break;
 	case AF_INET6_:
-		bpf_core_read(rec->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(rec->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
-		rec->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		rec->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (direct_loads) {
+			struct sock *k = kcast(sk, struct sock);
+			const __u32 *l = k->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32;
+			const __u32 *r = k->__sk_common.skc_v6_daddr.in6_u.u6_addr32;
+			__u32 *dl = (__u32 *)rec->local_addr, *dr = (__u32 *)rec->remote_addr;
+			dl[0] = l[0], dl[1] = l[1], dl[2] = l[2], dl[3] = l[3];
+			dr[0] = r[0], dr[1] = r[1], dr[2] = r[2], dr[3] = r[3];
+		} else {
+			bpf_core_read(rec->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+			bpf_core_read(rec->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+		}
+		rec->local_port = KREAD(struct sock, sk, __sk_common.skc_num);
+		rec->remote_port = bpf_ntohs(KREAD(struct sock, sk, __sk_common.skc_dport));
 		break;
 	case AF_UNIX_: {
 		rec->local_unix_len = unix_name(sk, rec->local_unix);
-		struct sock *peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+		struct sock *peer = KREAD(struct unix_sock, sk, peer);
 		if (peer)
 			rec->remote_unix_len = unix_name(peer, rec->remote_unix);
 		break;

@@ -51,8 +51,10 @@ func checkNet(t *testing.T, what string, n *event.Network, transport, typ string
 	}
 }
 
-func TestSocketEvents(t *testing.T) {
-	_, c := startProvider(t, Options{})
+func TestSocketEvents(t *testing.T) { forEachReadMode(t, testSocketEvents) }
+
+func testSocketEvents(t *testing.T, probeReads bool) {
+	_, c := startProvider(t, Options{ProbeReads: probeReads})
 	for _, tc := range []struct {
 		scenario string
 		prefix   []string
@@ -103,8 +105,10 @@ func TestSocketEvents(t *testing.T) {
 	}
 }
 
-func TestSocketConnectRefusedAndUDP(t *testing.T) {
-	_, c := startProvider(t, Options{})
+func TestSocketConnectRefusedAndUDP(t *testing.T) { forEachReadMode(t, testSocketConnectRefusedAndUDP) }
+
+func testSocketConnectRefusedAndUDP(t *testing.T, probeReads bool) {
+	_, c := startProvider(t, Options{ProbeReads: probeReads})
 
 	pid, kv := runSockOp(t, nil, "refused")
 	if kv["connect_errno"] != int(unix.ECONNREFUSED) {
@@ -126,8 +130,10 @@ func TestSocketConnectRefusedAndUDP(t *testing.T) {
 	}
 }
 
-func TestSocketUnix(t *testing.T) {
-	_, c := startProvider(t, Options{})
+func TestSocketUnix(t *testing.T) { forEachReadMode(t, testSocketUnix) }
+
+func testSocketUnix(t *testing.T, probeReads bool) {
+	_, c := startProvider(t, Options{ProbeReads: probeReads})
 	path := filepath.Join(t.TempDir(), "s p.sock")
 	for _, tc := range []struct {
 		scenario, name, want string
