@@ -1,0 +1,33 @@
+package ebpf
+
+import (
+	"testing"
+)
+
+// BenchmarkDecode decodes file.open records as the kernel writes them: an
+// absolute path the process passed, and a relative one with the walk of the
+// directory it is relative to (leaf first). Run it with
+//
+//	go test ./internal/probes/ebpf/ -run XXX -bench Decode -benchmem
+func BenchmarkDecode(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		rec  []byte
+	}{
+		{"file_open_absolute", fileBytes(b, sensorFileOpFILE_OP_OPEN, 257, 0,
+			fileParts{str1: []byte("/tmp/otel-sensor-throughput-3361044172/run-3/target")})},
+		{"file_open_relative", fileBytes(b, sensorFileOpFILE_OP_OPEN, 257, 0,
+			fileParts{str1: []byte("target"), walk1: []byte("run-3\x00otel-sensor-throughput-3361044172\x00tmp\x00")})},
+	} {
+		copy(bc.rec[80:96], "throughput\x00") // the comm
+		b.Run(bc.name, func(b *testing.B) {
+			d := decoder{clock: testClock}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.decode(bc.rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
