@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -123,10 +124,14 @@ type record struct {
 }
 
 // decoder turns ring-buffer records into events. One goroutine uses it:
-// it remembers the last record's comm.
+// it remembers the last record's comm. It reuses the file and socket events
+// their last handler released (event.Event.Release): those are most of a
+// busy stream, and each is some 500 bytes the garbage collector would
+// otherwise have to reclaim.
 type decoder struct {
-	clock bootClock
-	comm  string // the last comm decoded
+	clock        bootClock
+	comm         string    // the last comm decoded
+	files, socks sync.Pool // of *fileEvent, *sockEvent
 }
 
 // The objects a record is decoded into: the event, its process's
@@ -139,25 +144,40 @@ type (
 	}
 	fileEvent struct {
 		taskEvent
-		file event.File
+		file    event.File
+		release func() // puts it back in its pool; made once
 	}
 	sockEvent struct {
 		taskEvent
 		network event.Network
+		release func()
 	}
 )
 
-// newEvent allocates an event of kind (as recordKind gives it) with its
-// credentials, and its File or Network.
-func newEvent(kind event.Kind) (*event.Event, *event.Credentials) {
+// newEvent returns an empty event of kind (as recordKind gives it) with
+// its credentials, and its File or Network: a released one when there is
+// one.
+func (d *decoder) newEvent(kind event.Kind) (*event.Event, *event.Credentials) {
 	var t *taskEvent
 	switch kind {
 	case event.KindFileOpen:
-		x := new(fileEvent)
+		x, _ := d.files.Get().(*fileEvent)
+		if x == nil {
+			x = new(fileEvent)
+			x.release = func() { d.files.Put(x) }
+		}
+		*x = fileEvent{release: x.release}
 		t, x.ev.File = &x.taskEvent, &x.file
+		x.ev.SetRelease(x.release)
 	case event.KindNetworkConnect:
-		x := new(sockEvent)
+		x, _ := d.socks.Get().(*sockEvent)
+		if x == nil {
+			x = new(sockEvent)
+			x.release = func() { d.socks.Put(x) }
+		}
+		*x = sockEvent{release: x.release}
 		t, x.ev.Network = &x.taskEvent, &x.network
+		x.ev.SetRelease(x.release)
 	default:
 		t = new(taskEvent)
 	}
@@ -194,7 +214,7 @@ func (d *decoder) decode(b []byte) (record, error) {
 	if kind == event.KindUnknown {
 		return record{}, fmt.Errorf("unknown record type %d", typ)
 	}
-	ev, creds := newEvent(kind)
+	ev, creds := d.newEvent(kind)
 	ev.Kind = kind
 	ev.Time = d.clock.wall(le.Uint64(b[8:]))
 	startBoot := le.Uint64(b[16:])
@@ -381,7 +401,7 @@ const (
 	nrUnlinkat      = 263
 )
 
-// decodeFile fills ev.File, which newEvent allocated.
+// decodeFile fills ev.File, which newEvent made.
 func decodeFile(b []byte, flags uint32, ev *event.Event) ([]foreignPath, error) {
 	if len(b) < fileFixedSize {
 		return nil, fmt.Errorf("file: %w (%d bytes)", errShort, len(b))
@@ -543,7 +563,7 @@ const (
 	einprogress = 115
 )
 
-// decodeSock fills ev.Network, which newEvent allocated.
+// decodeSock fills ev.Network, which newEvent made.
 func decodeSock(b []byte, flags uint32, ev *event.Event) error {
 	if len(b) < sockRecordSize {
 		return fmt.Errorf("socket: %w (%d bytes)", errShort, len(b))

@@ -3,6 +3,8 @@ package ebpf
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -284,18 +286,25 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(foreignExecBytes(f, flagExeForeign|flagCwdForeign, nil, []byte("sh\x00"), []byte("sh\x00bin\x00"), []byte("a\x00"), nil, nil))
 	f.Add(fileBytes(f, sensorFileOpFILE_OP_RENAME, 82, flagPath1Foreign|flagPath2Foreign|flagPath1Root,
 		fileParts{str1: []byte("/a"), str2: []byte("b"), walk2: []byte("d\x00"), fs2: []byte("d\x00"), dev1: devOverlay, dev2: devRoot}))
-	// One decoder for every input: what it remembers of a record must not
-	// leak into the next one's event.
+	// One decoder for every input, whose events are released and reused:
+	// nothing of a record may leak into the next one's event, which must
+	// be what a fresh decoder makes.
 	d := decoder{clock: testClock}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := d.decode(b)
 		if err != nil {
 			return
 		}
+		defer r.ev.Release()
+		translate(fakeHost{}, r)
+		fresh, _ := testDecode(b)
+		translate(fakeHost{}, fresh)
+		if diff := eventDiff(r.ev, fresh.ev); diff != "" {
+			t.Fatalf("the reusing decoder's event differs from a fresh one's in %s", diff)
+		}
 		if comm := cString(b[80 : 80+commLen]); r.ev.Process.Comm != comm {
 			t.Fatalf("comm %q, want %q", r.ev.Process.Comm, comm)
 		}
-		translate(fakeHost{}, r)
 		size := len(r.ev.Process.ExecutablePath) + len(r.ev.Process.CgroupPath) + len(r.ev.Process.Comm)
 		if x := r.ev.Exec; x != nil {
 			size += len(x.WorkingDirectory) + len(x.TTY)
@@ -319,4 +328,16 @@ func TestTTYName(t *testing.T) {
 			t.Errorf("ttyName(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// eventDiff names the first exported field in which a and b differ, or is
+// empty.
+func eventDiff(a, b *event.Event) string {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	for i := range va.NumField() {
+		if f := va.Type().Field(i); f.IsExported() && !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			return fmt.Sprintf("%s: %+v, want %+v", f.Name, va.Field(i), vb.Field(i))
+		}
+	}
+	return ""
 }
