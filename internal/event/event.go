@@ -262,6 +262,26 @@ type Event struct {
 	// elsewhere from the host's root.
 	ProcessView     map[string]string
 	HostPathUnknown []string
+
+	release func() // see Release
+}
+
+// SetRelease makes Release call f: a provider that reuses its events sets
+// it on each one it hands out.
+func (ev *Event) SetRelease(f func()) { ev.release = f }
+
+// Release hands ev back to the provider that made it, to be reused: the
+// handler that is last to use ev calls it once done (the export pipeline,
+// once ev is mapped or dropped), and nothing may touch ev after. Handlers
+// that keep events do not call it. Strings and slices taken from ev stay
+// valid; only the Event and what its provider allocated with it (File,
+// Network, Process.Credentials) are reused. Without SetRelease, and on a
+// second call, it does nothing.
+func (ev *Event) Release() {
+	if f := ev.release; f != nil {
+		ev.release = nil
+		f()
+	}
 }
 
 // SetProcessView records that attr holds the host's view host of a path

@@ -3,6 +3,7 @@ package export
 import (
 	"math/bits"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -42,22 +43,52 @@ type attrList struct {
 	size  int        // protoSize of a
 }
 
-// reset empties the list. The strings of the last record stay referenced
-// until they are overwritten: one record's worth.
+// reset empties the list. The attributes of the last record stay in the
+// list's slots, to be compared with the next record's (put); their strings
+// stay referenced until they are overwritten: one record's worth.
 func (l *attrList) reset() {
 	l.a = l.a[:0]
-	clear(l.lists)
 	l.lists = l.lists[:0]
 	l.size = 0
 }
 
+// put appends an attribute. Its slot usually holds the same attribute of
+// the previous record (a stream of similar events), with the very same
+// strings: those are not written again, which spares the garbage
+// collector's write barrier, which every pointer written while it marks
+// goes through. Strings are compared by identity, not content: that costs
+// no call, and identity is the common case (the keys are constants, the
+// process's strings come from the provider's process cache).
+func (l *attrList) put(k, str string, num int64, kind valueKind) {
+	n := len(l.a)
+	if n == cap(l.a) {
+		l.a = append(l.a, attr{key: k, str: str, num: num, kind: kind})
+		return
+	}
+	l.a = l.a[:n+1]
+	a := &l.a[n]
+	if !sameString(a.key, k) {
+		a.key = k
+	}
+	if !sameString(a.str, str) {
+		a.str = str
+	}
+	a.num, a.kind = num, kind
+}
+
+// sameString reports whether a and b are the same string: the same bytes
+// in memory, not merely equal ones.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
+}
+
 func (l *attrList) putStr(k, v string) {
-	l.a = append(l.a, attr{key: k, str: v, kind: valueStr})
+	l.put(k, v, 0, valueStr)
 	l.size += keyValueSize(k, fieldSize(len(v)))
 }
 
 func (l *attrList) putInt(k string, v int64) {
-	l.a = append(l.a, attr{key: k, num: v, kind: valueInt})
+	l.put(k, "", v, valueInt)
 	l.size += keyValueSize(k, 1+varintSize(uint64(v)))
 }
 
@@ -66,18 +97,28 @@ func (l *attrList) putBool(k string, v bool) {
 	if v {
 		n = 1
 	}
-	l.a = append(l.a, attr{key: k, num: n, kind: valueBool})
+	l.put(k, "", n, valueBool)
 	l.size += keyValueSize(k, 2)
 }
 
 func (l *attrList) putBytes(k, v string) {
-	l.a = append(l.a, attr{key: k, str: v, kind: valueBytes})
+	l.put(k, v, 0, valueBytes)
 	l.size += keyValueSize(k, fieldSize(len(v)))
 }
 
+// putArray puts an array attribute; its values go to a slot of lists,
+// which, like put, is written only when it holds another slice.
 func (l *attrList) putArray(k string, kind valueKind, vs []string) {
-	l.a = append(l.a, attr{key: k, num: int64(len(l.lists)), kind: kind})
-	l.lists = append(l.lists, vs)
+	i := len(l.lists)
+	l.put(k, "", int64(i), kind)
+	if i == cap(l.lists) {
+		l.lists = append(l.lists, vs)
+	} else {
+		l.lists = l.lists[:i+1]
+		if old := l.lists[i]; len(old) != len(vs) || unsafe.SliceData(old) != unsafe.SliceData(vs) {
+			l.lists[i] = vs
+		}
+	}
 	l.size += keyValueSize(k, arraySize(vs))
 }
 
@@ -256,6 +297,12 @@ func (l *attrList) overwrite(m pcommon.Map) bool {
 
 // set writes a into v, the value of key k, when k is a's key and v has a's
 // type; it reports whether it did.
+//
+// A string equal to the one v holds is not written: most of a record's
+// strings are the previous record's (the process's, the flags' names),
+// usually the very same string, which compares equal without being read.
+// Not writing them spares the garbage collector's write barrier, which
+// every pointer written while it marks goes through.
 func (l *attrList) set(a *attr, k string, v pcommon.Value) bool {
 	if k != a.key {
 		return false
@@ -265,7 +312,9 @@ func (l *attrList) set(a *attr, k string, v pcommon.Value) bool {
 		if v.Type() != pcommon.ValueTypeStr {
 			return false
 		}
-		v.SetStr(a.str)
+		if v.Str() != a.str {
+			v.SetStr(a.str)
+		}
 	case valueInt:
 		if v.Type() != pcommon.ValueTypeInt {
 			return false
@@ -285,7 +334,9 @@ func (l *attrList) set(a *attr, k string, v pcommon.Value) bool {
 			return false
 		}
 		for j, str := range vs {
-			s.At(j).SetStr(str)
+			if e := s.At(j); e.Str() != str {
+				e.SetStr(str)
+			}
 		}
 	default:
 		// The raw bytes of invalid strings: rare, rebuilt.

@@ -12,7 +12,7 @@ import (
 // and event name: both timestamps (fixed64, counted whether set or not),
 // the severity number and text, and the empty body, trace id and span id
 // (pdata writes their empty fields).
-const recordFixed = 2*(1+8) + 2 + (1 + 1 + len("INFO")) + 3*2
+const recordFixed = 2*(1+8) + 2 + (1 + 1 + len(severityText)) + 3*2
 
 // logsBatch is one batch of log records being built: a plog.Logs with one
 // ResourceLogs and one ScopeLogs, the kinds of its events (to count them

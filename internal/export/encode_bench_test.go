@@ -141,6 +141,42 @@ func BenchmarkMap(b *testing.B) {
 	}
 }
 
+// BenchmarkMapWhileMarking is BenchmarkMap/file_open with the garbage
+// collector marking nearly all the time, as it does in the sensor, whose
+// heap is small and whose provider allocates every event: a goroutine
+// calls runtime.GC over a live heap of 16 MiB. While it marks, every
+// pointer written goes through the write barrier, which the mapping
+// avoids by not rewriting strings that did not change. The collector
+// takes the other CPU: compare runs on the same machine only.
+func BenchmarkMapWhileMarking(b *testing.B) {
+	live := make([]*[64]byte, 1<<18)
+	for i := range live {
+		live[i] = new([64]byte)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	evs := fileOpenBatch(benchBatch)
+	m := newBenchMapper()
+	before := mallocs()
+	for b.Loop() {
+		m.mapBatch(testResource, evs)
+	}
+	perRecord(b, len(evs), before)
+	close(stop)
+	<-done
+	runtime.KeepAlive(live)
+}
+
 // BenchmarkEncodeJSON maps a batch and writes it as one OTLP JSON line, as
 // the stdout/file exporter does.
 func BenchmarkEncodeJSON(b *testing.B) {

@@ -3,6 +3,7 @@ package export
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"math/bits"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -49,66 +50,90 @@ func (w *jsonWriter) field(name string, first bool) {
 	w.buf = append(w.buf, '"', ':')
 }
 
-// str writes s as a JSON string as json-iterator's Stream.WriteString does
-// with EscapeHTML off: '"' and '\\' escaped, \n, \r and \t as such, the
-// other bytes below 0x20 as \u00XX; every other byte, whether or not part
-// of valid UTF-8, as it is.
-func (w *jsonWriter) str(s string) {
-	w.buf = append(w.buf, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		// Eight bytes at a time while none needs escaping: most
-		// strings have no such byte at all.
-		for i+8 <= len(s) && !needsEscape8(s[i:i+8]) {
-			i += 8
+// str writes s as a JSON string (appendStr).
+func (w *jsonWriter) str(s string) { w.buf = appendStr(w.buf, s) }
+
+// appendStr appends s as a JSON string as json-iterator's Stream.WriteString
+// does with EscapeHTML off: '"' and '\\' escaped, \n, \r and \t as such,
+// the other bytes below 0x20 as \u00XX; every other byte, whether or not
+// part of valid UTF-8, as it is. The runs between escapes are appended
+// whole: most strings are one run.
+func appendStr(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	for {
+		n := plainLen(s)
+		buf = append(buf, s[:n]...)
+		if n == len(s) {
+			return append(buf, '"')
 		}
-		if i >= len(s) {
-			break
-		}
-		c := s[i]
-		if c > 31 && c != '"' && c != '\\' {
-			continue
-		}
-		w.buf = append(w.buf, s[start:i]...)
-		switch c {
+		switch c := s[n]; c {
 		case '"', '\\':
-			w.buf = append(w.buf, '\\', c)
+			buf = append(buf, '\\', c)
 		case '\n':
-			w.buf = append(w.buf, '\\', 'n')
+			buf = append(buf, '\\', 'n')
 		case '\r':
-			w.buf = append(w.buf, '\\', 'r')
+			buf = append(buf, '\\', 'r')
 		case '\t':
-			w.buf = append(w.buf, '\\', 't')
+			buf = append(buf, '\\', 't')
 		default:
 			const hexDigits = "0123456789abcdef"
-			w.buf = append(w.buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 		}
-		start = i + 1
+		s = s[n+1:]
 	}
-	w.buf = append(w.buf, s[start:]...)
-	w.buf = append(w.buf, '"')
 }
 
-// needsEscape8 reports whether any of the eight bytes of s (len(s) == 8)
-// is below 0x20, '"' or '\\' (SWAR: a byte of x - 0x01.. has its high bit
-// set where the byte of x was zero; bytes ≥ 0x80 are excluded by ^x).
-func needsEscape8(s string) bool {
-	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+// plainLen is the length of the run of bytes at the start of s that need
+// no escaping, found eight bytes at a time.
+func plainLen(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if m := escapeMask8(load8(s[i : i+8])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	if i == len(s) {
+		return i
+	}
+	if len(s) >= 8 {
+		// The tail: the last eight bytes, of which those before i are
+		// known to need no escaping.
+		if m := escapeMask8(load8(s[len(s)-8:])); m != 0 {
+			return len(s) - 8 + bits.TrailingZeros64(m)/8
+		}
+		return len(s)
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			break
+		}
+	}
+	return i
+}
+
+// load8 reads the eight bytes of w (len(w) == 8) as a little-endian
+// uint64: one load.
+func load8(w string) uint64 {
+	_ = w[7] // one bounds check for the eight reads
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// escapeMask8 has the high bit of byte i set when byte i of x (eight bytes
+// of a string, little-endian) is below 0x20, '"' or '\\', and is 0 when
+// none is (SWAR: a byte of x - 0x01.. has its high bit set where the byte
+// of x was zero; bytes ≥ 0x80 are excluded by ^x). A borrow may set bits
+// above the first byte that needs escaping, never below it: the lowest set
+// bit is exact.
+func escapeMask8(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	below := (x - 0x20*ones) & ^x
 	quote := x ^ '"'*ones
 	backslash := x ^ '\\'*ones
-	return (below|((quote-ones)&^quote)|((backslash-ones)&^backslash))&highs != 0
+	return (below | ((quote - ones) &^ quote) | ((backslash - ones) &^ backslash)) & highs
 }
 
-// quotedInt writes v as a quoted decimal (proto JSON's 64-bit integers).
-func (w *jsonWriter) quotedInt(v int64) {
-	w.buf = append(w.buf, '"')
-	w.buf = strconv.AppendInt(w.buf, v, 10)
-	w.buf = append(w.buf, '"')
-}
-
+// quotedUint writes v as a quoted decimal (proto JSON's 64-bit integers).
 func (w *jsonWriter) quotedUint(v uint64) {
 	w.buf = append(w.buf, '"')
 	w.buf = strconv.AppendUint(w.buf, v, 10)
@@ -269,73 +294,82 @@ func (w *jsonWriter) attributes(m pcommon.Map, first bool) bool {
 }
 
 // keyValues writes m as an array of KeyValue objects.
-func (w *jsonWriter) keyValues(m pcommon.Map) {
-	w.raw("[")
-	i := 0
+func (w *jsonWriter) keyValues(m pcommon.Map) { w.buf = w.appendKeyValues(w.buf, m) }
+
+// appendKeyValues appends m as an array of KeyValue objects. It and
+// appendValue, the bulk of the work, pass the buffer along rather than
+// through w, which keeps it in registers.
+func (w *jsonWriter) appendKeyValues(buf []byte, m pcommon.Map) []byte {
+	buf = append(buf, '[')
+	sep := false
 	for k, v := range m.All() {
-		if i > 0 {
-			w.raw(",")
+		if sep {
+			buf = append(buf, ',')
 		}
-		i++
+		sep = true
 		if k != "" {
-			w.raw(`{"key":`)
-			w.str(k)
-			w.raw(`,"value":`)
+			buf = append(buf, `{"key":`...)
+			buf = appendStr(buf, k)
+			buf = append(buf, `,"value":`...)
 		} else {
-			w.raw(`{"value":`)
+			buf = append(buf, `{"value":`...)
 		}
-		w.value(v)
-		w.raw("}")
+		buf = w.appendValue(buf, v)
+		buf = append(buf, '}')
 	}
-	w.raw("]")
+	return append(buf, ']')
 }
 
 // value writes an AnyValue object.
-func (w *jsonWriter) value(v pcommon.Value) {
+func (w *jsonWriter) value(v pcommon.Value) { w.buf = w.appendValue(w.buf, v) }
+
+// appendValue appends an AnyValue object.
+func (w *jsonWriter) appendValue(buf []byte, v pcommon.Value) []byte {
 	switch v.Type() {
 	case pcommon.ValueTypeEmpty:
-		w.raw("{}")
+		buf = append(buf, "{}"...)
 	case pcommon.ValueTypeStr:
-		w.raw(`{"stringValue":`)
-		w.str(v.Str())
-		w.raw("}")
+		buf = append(buf, `{"stringValue":`...)
+		buf = appendStr(buf, v.Str())
+		buf = append(buf, '}')
 	case pcommon.ValueTypeInt:
-		w.raw(`{"intValue":`)
-		w.quotedInt(v.Int())
-		w.raw("}")
+		buf = append(buf, `{"intValue":"`...)
+		buf = strconv.AppendInt(buf, v.Int(), 10)
+		buf = append(buf, `"}`...)
 	case pcommon.ValueTypeBool:
 		if v.Bool() {
-			w.raw(`{"boolValue":true}`)
+			buf = append(buf, `{"boolValue":true}`...)
 		} else {
-			w.raw(`{"boolValue":false}`)
+			buf = append(buf, `{"boolValue":false}`...)
 		}
 	case pcommon.ValueTypeBytes:
-		w.raw(`{"bytesValue":"`)
-		w.buf = base64.StdEncoding.AppendEncode(w.buf, v.Bytes().AsRaw())
-		w.raw(`"}`)
+		buf = append(buf, `{"bytesValue":"`...)
+		buf = base64.StdEncoding.AppendEncode(buf, v.Bytes().AsRaw())
+		buf = append(buf, `"}`...)
 	case pcommon.ValueTypeSlice:
-		w.raw(`{"arrayValue":{`)
+		buf = append(buf, `{"arrayValue":{`...)
 		if s := v.Slice(); s.Len() > 0 {
-			w.raw(`"values":[`)
+			buf = append(buf, `"values":[`...)
 			for i := range s.Len() {
 				if i > 0 {
-					w.raw(",")
+					buf = append(buf, ',')
 				}
-				w.value(s.At(i))
+				buf = w.appendValue(buf, s.At(i))
 			}
-			w.raw("]")
+			buf = append(buf, ']')
 		}
-		w.raw("}}")
+		buf = append(buf, "}}"...)
 	case pcommon.ValueTypeMap:
-		w.raw(`{"kvlistValue":{`)
+		buf = append(buf, `{"kvlistValue":{`...)
 		if m := v.Map(); m.Len() > 0 {
-			w.raw(`"values":`)
-			w.keyValues(m)
+			buf = append(buf, `"values":`...)
+			buf = w.appendKeyValues(buf, m)
 		}
-		w.raw("}}")
+		buf = append(buf, "}}"...)
 	default:
 		// A double: json-iterator's float formatting is not ours to copy.
 		w.ok = false
-		w.raw("{}")
+		buf = append(buf, "{}"...)
 	}
+	return buf
 }

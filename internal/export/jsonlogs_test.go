@@ -180,21 +180,30 @@ func TestJSONLinesWritesPdataJSON(t *testing.T) {
 	}
 }
 
-// needsEscape8 agrees with the byte-wise rule for every byte value in every
-// position, among bytes that need no escaping and among those that do.
-func TestNeedsEscape8(t *testing.T) {
+// plainLen agrees with the byte-wise rule for every byte value in every
+// position of strings of every length up to 19 (none, one or two 8-byte
+// words, and tails of every size), among bytes that need no escaping and
+// among those that do, before and after another byte that does.
+func TestPlainLen(t *testing.T) {
 	escape := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
-	for _, fill := range []byte{'a', 0xff, 0x80, 0x7f, ' ', '#', '[', ']', 0x1f} {
-		for pos := range 8 {
-			for c := range 256 {
-				b := bytes.Repeat([]byte{fill}, 8)
-				b[pos] = byte(c)
-				want := false
-				for _, x := range b {
-					want = want || escape(x)
-				}
-				if got := needsEscape8(string(b)); got != want {
-					t.Fatalf("needsEscape8(%q) = %v, want %v", b, got, want)
+	for _, fill := range []byte{'a', 0xff, 0x80, 0x7f, ' ', '!', '#', '[', ']', 0x1f, 0} {
+		for n := 1; n <= 19; n++ {
+			for _, other := range []int{-1, 0, 5, 9, 18} {
+				for pos := range n {
+					for c := range 256 {
+						b := bytes.Repeat([]byte{fill}, n)
+						if other >= 0 && other < n {
+							b[other] = '"'
+						}
+						b[pos] = byte(c)
+						want := 0
+						for want < len(b) && !escape(b[want]) {
+							want++
+						}
+						if got := plainLen(string(b)); got != want {
+							t.Fatalf("plainLen(%q) = %d, want %d", b, got, want)
+						}
+					}
 				}
 			}
 		}

@@ -104,15 +104,23 @@ func MapEvent(ev *event.Event, lr plog.LogRecord) {
 }
 
 // writeRecord writes ev with the attributes l into lr, overwriting all that
-// a previous writeRecord put there.
+// a previous writeRecord put there. Like attrList.set, it leaves the
+// strings that are already there.
 func writeRecord(lr plog.LogRecord, ev *event.Event, l *attrList) {
-	lr.SetEventName(ev.Kind.Name())
+	if name := ev.Kind.Name(); lr.EventName() != name {
+		lr.SetEventName(name)
+	}
 	lr.SetTimestamp(timestampOf(ev.Time))
 	lr.SetObservedTimestamp(timestampOf(ev.Observed))
 	lr.SetSeverityNumber(plog.SeverityNumberInfo)
-	lr.SetSeverityText("INFO")
+	if lr.SeverityText() != severityText {
+		lr.SetSeverityText(severityText)
+	}
 	l.writeTo(lr.Attributes())
 }
+
+// severityText is the severity of every event.
+const severityText = "INFO"
 
 // timestampOf is t as a pdata timestamp; the zero time (unknown) is 0,
 // which leaves the field out.

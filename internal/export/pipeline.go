@@ -197,12 +197,15 @@ func (p *Pipeline) SetProvider(name string) {
 }
 
 // Handle queues ev for export without blocking. When the queue is full, or
-// the pipeline is shut down, ev is dropped and counted.
+// the pipeline is shut down, ev is dropped and counted. The pipeline is the
+// last handler of ev: it releases ev (event.Event.Release) once it has
+// mapped or dropped it.
 func (p *Pipeline) Handle(ev *event.Event) {
 	p.gate.RLock()
 	defer p.gate.RUnlock()
 	if p.closed {
 		p.afterClose.add(ev.Kind)
+		ev.Release()
 		return
 	}
 	select {
@@ -210,6 +213,7 @@ func (p *Pipeline) Handle(ev *event.Event) {
 		p.accepted.add(ev.Kind)
 	default:
 		p.queueFull.add(ev.Kind)
+		ev.Release()
 	}
 }
 
@@ -335,6 +339,7 @@ func (p *Pipeline) batch(ctx context.Context) {
 		// being mapped for an export that cannot happen.
 		if ctx.Err() != nil {
 			p.exportFailed.add(ev.Kind)
+			ev.Release()
 			return
 		}
 		l := p.mapper.mapAttrs(ev)
@@ -348,6 +353,9 @@ func (p *Pipeline) batch(ctx context.Context) {
 			cur.setResource(p.res.Load())
 		}
 		cur.add(ev, l, size)
+		// The record holds copies of what it needs of ev (strings are
+		// shared, not the Event): the provider may reuse ev.
+		ev.Release()
 		switch {
 		case cur.len() >= p.cfg.MaxBatch || cur.size() >= p.cfg.MaxBatchBytes:
 			handOff()

@@ -205,6 +205,59 @@ func TestPipelineQueueOverflow(t *testing.T) {
 	})
 }
 
+// The pipeline releases each event exactly once: once mapped, dropped at
+// the queue, or handed to it after Shutdown. A release poisons the event
+// as a provider's reuse would, which would show in the export of an event
+// released before it was mapped.
+func TestPipelineReleasesEvents(t *testing.T) {
+	exp := newFakeExporter()
+	exp.block = make(chan struct{})
+	p := newTestPipeline(t, exp, PipelineConfig{QueueSize: 4, MaxBatch: 1, FlushInterval: time.Hour, MetricsInterval: time.Hour})
+	var mu sync.Mutex
+	released := map[uint32]int{}
+	handle := func(pid uint32) {
+		ev := newEvent(event.KindExec, pid)
+		ev.SetRelease(func() {
+			mu.Lock()
+			released[pid]++
+			mu.Unlock()
+			ev.Process.PID = 0
+		})
+		p.Handle(ev)
+	}
+	releases := func(pid uint32) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return released[pid]
+	}
+
+	// As in TestPipelineQueueOverflow: 1 and 2 mapped, 3 to 6 queued, 7 to
+	// 11 dropped at the queue.
+	handle(1)
+	exp.waitUntil(t, "the exporter to be busy", func() bool { return exp.entered == 1 })
+	handle(2)
+	waitFor(t, "the second event to be mapped and released", func() bool { return releases(2) == 1 })
+	for pid := uint32(3); pid <= 11; pid++ {
+		handle(pid)
+	}
+	for pid, want := range map[uint32]int{1: 1, 3: 0, 6: 0, 7: 1, 11: 1} {
+		if got := releases(pid); got != want {
+			t.Errorf("event %d released %d times before the exporter went on, want %d", pid, got, want)
+		}
+	}
+	close(exp.block)
+	shutdown(t, p)
+	handle(12) // after Shutdown
+	if got, want := exp.pids, []uint32{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
+		t.Errorf("exported pids %v, want %v", got, want)
+	}
+	for pid := uint32(1); pid <= 12; pid++ {
+		if got := releases(pid); got != 1 {
+			t.Errorf("event %d released %d times, want once", pid, got)
+		}
+	}
+}
+
 func TestPipelineShutdownDrains(t *testing.T) {
 	exp := newFakeExporter()
 	p := NewPipeline(testResource, exp, PipelineConfig{QueueSize: 1000, MaxBatch: 64, FlushInterval: time.Hour, MetricsInterval: time.Hour})

@@ -11,7 +11,8 @@ import (
 
 // Handler receives events. Handle must not block: it is called on the
 // provider's read path, and a slow handler would make the kernel drop records.
-// The event is not used by the provider after Handle returns.
+// The event is not used by the provider after Handle returns, until the
+// handler that is last to use it calls its Release (see event.Event.Release).
 type Handler interface {
 	Handle(ev *event.Event)
 }

@@ -158,6 +158,7 @@ func (h *Handoff) Handle(ev *event.Event) {
 		h.held = append(h.held, ev)
 	default:
 		h.dropped[ev.Kind]++
+		ev.Release()
 	}
 }
 

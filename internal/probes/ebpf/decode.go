@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
 )
@@ -126,11 +127,87 @@ type record struct {
 	oldCredsUnknown bool
 }
 
-// decodeRecord turns one ring-buffer record into an event. It trusts no
+// decoder turns ring-buffer records into events. One goroutine uses it:
+// it remembers the last record's comm. It reuses the file and socket events
+// their last handler released (event.Event.Release): those are most of a
+// busy stream, and each is some 500 bytes the garbage collector would
+// otherwise have to reclaim.
+type decoder struct {
+	clock        bootClock
+	comm         string    // the last comm decoded
+	files, socks sync.Pool // of *fileEvent, *sockEvent
+}
+
+// The objects a record is decoded into: the event, its process's
+// credentials and the part every record of its type has, in one
+// allocation instead of three. They live as long as one another.
+type (
+	taskEvent struct {
+		ev    event.Event
+		creds event.Credentials
+	}
+	fileEvent struct {
+		taskEvent
+		file    event.File
+		release func() // puts it back in its pool; made once
+	}
+	sockEvent struct {
+		taskEvent
+		network event.Network
+		release func()
+	}
+)
+
+// newEvent returns an empty event of kind (as recordKind gives it) with
+// its credentials, and its File or Network: a released one when there is
+// one.
+func (d *decoder) newEvent(kind event.Kind) (*event.Event, *event.Credentials) {
+	var t *taskEvent
+	switch kind {
+	case event.KindFileOpen:
+		x, _ := d.files.Get().(*fileEvent)
+		if x == nil {
+			x = new(fileEvent)
+			x.release = func() { d.files.Put(x) }
+		}
+		*x = fileEvent{release: x.release}
+		t, x.ev.File = &x.taskEvent, &x.file
+		x.ev.SetRelease(x.release)
+	case event.KindNetworkConnect:
+		x, _ := d.socks.Get().(*sockEvent)
+		if x == nil {
+			x = new(sockEvent)
+			x.release = func() { d.socks.Put(x) }
+		}
+		*x = sockEvent{release: x.release}
+		t, x.ev.Network = &x.taskEvent, &x.network
+		x.ev.SetRelease(x.release)
+	default:
+		t = new(taskEvent)
+	}
+	t.ev.Process.Credentials = &t.creds
+	return &t.ev, &t.creds
+}
+
+// commOf is the comm in b (NUL-terminated unless it fills b): the last
+// record's string when the bytes are the same, as they are in a stream of
+// records from one program, so that it allocates only when the comm
+// changes.
+func (d *decoder) commOf(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	if string(b) != d.comm {
+		d.comm = string(b)
+	}
+	return d.comm
+}
+
+// decode turns one ring-buffer record into an event. It trusts no
 // length in the record: every length is checked against the bytes at hand.
 // The event's identity fields come from the kernel; enrichment from the
 // process cache happens later.
-func decodeRecord(b []byte, clock bootClock) (record, error) {
+func (d *decoder) decode(b []byte) (record, error) {
 	if len(b) < headerSize {
 		return record{}, fmt.Errorf("header: %w (%d bytes)", errShort, len(b))
 	}
@@ -141,13 +218,12 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 	if kind == event.KindUnknown {
 		return record{}, fmt.Errorf("unknown record type %d", typ)
 	}
-	ev := &event.Event{
-		Kind: kind,
-		Time: clock.wall(le.Uint64(b[8:])),
-	}
+	ev, creds := d.newEvent(kind)
+	ev.Kind = kind
+	ev.Time = d.clock.wall(le.Uint64(b[8:]))
 	startBoot := le.Uint64(b[16:])
 	p := &ev.Process
-	p.StartTime = clock.wall(startBoot)
+	p.StartTime = d.clock.wall(startBoot)
 	p.PID = le.Uint32(b[32:])
 	p.ParentPID = le.Uint32(b[40:])
 	if flags&flagLoginUID != 0 {
@@ -155,8 +231,8 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 	} else {
 		p.LoginUID = event.NoLoginUID
 	}
-	p.Credentials = decodeCreds(b[48:80])
-	p.Comm = cString(b[80 : 80+commLen])
+	*creds = decodeCreds(b[48:80])
+	p.Comm = d.commOf(b[80 : 80+commLen])
 
 	var foreign []foreignPath
 	var err error
@@ -189,7 +265,7 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 		}
 		id := int(le.Uint32(b[128:]))
 		ev.Credentials = &event.CredentialsChange{
-			Previous:    *decodeCreds(b[96:128]),
+			Previous:    decodeCreds(b[96:128]),
 			SyscallID:   id,
 			SyscallName: syscallName(id),
 		}
@@ -201,9 +277,9 @@ func decodeRecord(b []byte, clock bootClock) (record, error) {
 	return r, nil
 }
 
-func decodeCreds(b []byte) *event.Credentials {
+func decodeCreds(b []byte) event.Credentials {
 	le := binary.LittleEndian
-	return &event.Credentials{
+	return event.Credentials{
 		UID: le.Uint32(b[0:]), EUID: le.Uint32(b[4:]), SUID: le.Uint32(b[8:]), FSUID: le.Uint32(b[12:]),
 		GID: le.Uint32(b[16:]), EGID: le.Uint32(b[20:]), SGID: le.Uint32(b[24:]), FSGID: le.Uint32(b[28:]),
 	}
@@ -329,6 +405,7 @@ const (
 	nrUnlinkat      = 263
 )
 
+// decodeFile fills ev.File, which newEvent made.
 func decodeFile(b []byte, flags uint32, ev *event.Event) ([]foreignPath, error) {
 	if len(b) < fileFixedSize {
 		return nil, fmt.Errorf("file: %w (%d bytes)", errShort, len(b))
@@ -358,7 +435,8 @@ func decodeFile(b []byte, flags uint32, ev *event.Event) ([]foreignPath, error) 
 	}
 	ret := int64(le.Uint64(b[96:]))
 	id := int(le.Uint32(b[104:]))
-	f := &event.File{
+	f := ev.File
+	*f = event.File{
 		SyscallID:   id,
 		SyscallName: syscallName(id),
 		OwnerID:     event.NoID,
@@ -367,7 +445,6 @@ func decodeFile(b []byte, flags uint32, ev *event.Event) ([]foreignPath, error) 
 	if ret < 0 {
 		f.Errno = int(-ret)
 	}
-	ev.File = f
 
 	path1, cut1 := filePath(parts[0], parts[1], flags&flagStr1Truncated != 0,
 		flags&flagPath1Truncated != 0, flags&flagPath1Disconn != 0, flags&flagPath1Root != 0)
@@ -490,6 +567,7 @@ const (
 	einprogress = 115
 )
 
+// decodeSock fills ev.Network, which newEvent made.
 func decodeSock(b []byte, flags uint32, ev *event.Event) error {
 	if len(b) < sockRecordSize {
 		return fmt.Errorf("socket: %w (%d bytes)", errShort, len(b))
@@ -502,7 +580,8 @@ func decodeSock(b []byte, flags uint32, ev *event.Event) error {
 	ev.Kind = kind
 	ret := int64(le.Uint64(b[96:]))
 	id := int(le.Uint32(b[104:]))
-	n := &event.Network{
+	n := ev.Network
+	*n = event.Network{
 		Family:      int(le.Uint16(b[112:])),
 		SocketType:  int(le.Uint16(b[114:])),
 		Protocol:    int(le.Uint16(b[116:])),
@@ -544,7 +623,6 @@ func decodeSock(b []byte, flags uint32, ev *event.Event) error {
 		n.LocalAddress, n.LocalAbstract = unixName(localUnix)
 		n.PeerAddress, n.PeerAbstract = unixName(peerUnix)
 	}
-	ev.Network = n
 	return nil
 }
 
@@ -591,18 +669,22 @@ func filePath(str, walk []byte, strCut, walkCut, disconnected, root bool) (strin
 		}
 		return string(str), strCut
 	}
-	base, cut := joinComponents(walk, walkCut, disconnected)
+	w := parseWalk(walk, walkCut, disconnected)
+	cut := w.cut || strCut
 	if len(str) == 0 {
-		return base, cut || strCut
+		return w.join(nil), cut
 	}
-	cut = cut || strCut
-	switch {
-	case base == "":
+	if w.length() > 1 {
+		return w.join(str), cut // base + "/" + str
+	}
+	switch base := w.join(nil); base {
+	case "":
 		return string(str), true
-	case base == "/":
+	case "/":
 		return "/" + string(str), cut
+	default:
+		return base + "/" + string(str), cut
 	}
-	return base + "/" + string(str), cut
 }
 
 // splitArgs splits the NUL-separated argument area. The area of a complete
@@ -633,34 +715,101 @@ func splitArgs(b []byte, truncated bool) ([]string, bool) {
 // tail it has, without a leading "/", and reports the cut. A disconnected
 // dentry (memfd, pipe) gives its name alone, as d_path() does.
 func joinComponents(b []byte, truncated, disconnected bool) (string, bool) {
-	var comps [][]byte
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, 0)
+	w := parseWalk(b, truncated, disconnected)
+	return w.join(nil), w.cut
+}
+
+// walkPath is a walk parsed for joinComponents: its complete components
+// and the form of the path they make.
+type walkPath struct {
+	comps   []byte // the complete components, each NUL-terminated, leaf first
+	n, size int    // how many, and their bytes without the NULs
+	abs     bool   // the path starts with "/"
+	cut     bool
+}
+
+func parseWalk(b []byte, truncated, disconnected bool) walkPath {
+	w := walkPath{comps: b}
+	for rest := b; len(rest) > 0; {
+		i := bytes.IndexByte(rest, 0)
 		if i < 0 { // a component the kernel cut: unusable
 			truncated = true
+			w.comps = b[:len(b)-len(rest)]
 			break
 		}
-		comps = append(comps, b[:i])
+		w.n++
+		w.size += i
+		rest = rest[i+1:]
+	}
+	switch {
+	case w.n == 0:
+		w.abs, w.cut = !truncated && !disconnected, truncated
+	case disconnected && w.n == 1 && !truncated:
+		w.abs = true
+	default:
+		w.abs = !truncated && !disconnected
+		w.cut = truncated || disconnected
+	}
+	return w
+}
+
+// length is the length of the path join(nil) makes.
+func (w walkPath) length() int {
+	if w.n == 0 {
+		if w.abs {
+			return 1
+		}
+		return 0
+	}
+	n := w.size + w.n - 1
+	if w.abs {
+		n++
+	}
+	return n
+}
+
+// join makes the path, root first, followed by "/" + name when name is not
+// empty (whatever the path: "" and "/" too), in one allocation of the
+// exact size, where joining a slice of the components and then prefixing
+// and suffixing the result took a few.
+func (w walkPath) join(name []byte) string {
+	if w.n == 0 && len(name) == 0 {
+		if w.abs {
+			return "/"
+		}
+		return ""
+	}
+	n := w.length()
+	if len(name) > 0 {
+		n += 1 + len(name)
+	}
+	if n == 0 { // one empty component
+		return ""
+	}
+	out := make([]byte, n)
+	// Filled from the end: the components come leaf first.
+	pos := n
+	if len(name) > 0 {
+		pos -= len(name)
+		copy(out[pos:], name)
+		pos--
+		out[pos] = '/'
+	}
+	for b := w.comps; len(b) > 0; {
+		i := bytes.IndexByte(b, 0)
+		pos -= i
+		copy(out[pos:], b[:i])
+		if pos > 0 {
+			pos--
+			out[pos] = '/'
+		}
 		b = b[i+1:]
 	}
-	if len(comps) == 0 {
-		if truncated {
-			return "", true
-		}
-		if disconnected {
-			return "", false
-		}
-		return "/", false
+	if w.n == 0 && w.abs {
+		out[0] = '/'
 	}
-	slices.Reverse(comps)
-	joined := bytes.Join(comps, []byte{'/'})
-	if disconnected && len(comps) == 1 && !truncated {
-		return "/" + string(joined), false
-	}
-	if truncated || disconnected {
-		return string(joined), true
-	}
-	return "/" + string(joined), false
+	// out is not written again: the string may share its bytes.
+	return unsafe.String(&out[0], n)
 }
 
 // ttyName gives the kernel's tty name as users know it from /dev: pty

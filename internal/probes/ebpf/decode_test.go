@@ -3,6 +3,8 @@ package ebpf
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -129,13 +131,19 @@ func foreignExecBytes(t testing.TB, flags uint32, args, exe, exeFS, cwd, cwdFS, 
 
 var testClock = bootClock{bootWall: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 
+// testDecode decodes b with a decoder of its own.
+func testDecode(b []byte) (record, error) {
+	d := decoder{clock: testClock}
+	return d.decode(b)
+}
+
 func TestDecodeExec(t *testing.T) {
 	b := execBytes(t, flagTTY|flagLoginUID,
 		[]byte("/usr/bin/sudo\x00-u\x00a b\nc\xff\x00"),
 		[]byte("sudo\x00bin\x00usr\x00"),
 		[]byte("ho me\x00root\x00"),
 		[]byte("session-3.scope\x00user-0.slice\x00user.slice\x00"))
-	r, err := decodeRecord(b, testClock)
+	r, err := testDecode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +201,7 @@ func TestDecodeExecEdges(t *testing.T) {
 		{"root itself", 0, nil, nil, []string{}, "/", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := decodeRecord(execBytes(t, tc.flags, tc.args, tc.exe, nil, nil), testClock)
+			r, err := testDecode(execBytes(t, tc.flags, tc.args, tc.exe, nil, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +235,7 @@ func TestDecodeExitStatus(t *testing.T) {
 		r.ExitCode = tc.status
 		var buf bytes.Buffer
 		binary.Write(&buf, binary.LittleEndian, &r)
-		d, err := decodeRecord(buf.Bytes(), testClock)
+		d, err := testDecode(buf.Bytes())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,14 +262,14 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		if name == "short exit" {
 			b[0] = byte(sensorRecordTypeRECORD_EXIT)
 		}
-		if _, err := decodeRecord(b, testClock); err == nil {
+		if _, err := testDecode(b); err == nil {
 			t.Errorf("%s: decoded without error", name)
 		}
 	}
 }
 
-// No input makes the decoder panic, and nothing it returns is larger than
-// the input could justify.
+// No input makes the decoder panic, nothing it returns is larger than the
+// input could justify, and the comm is the record's.
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(execBytes(f, flagTTY, []byte("/bin/ls\x00-l\x00"), []byte("ls\x00bin\x00"), []byte("tmp\x00"), []byte("x.scope\x00")))
 	f.Add(execBytes(f, flagArgsTruncated|flagExeDisconnected, []byte("a\x00b"), []byte("memfd:x\x00"), nil, nil))
@@ -278,12 +286,25 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(foreignExecBytes(f, flagExeForeign|flagCwdForeign, nil, []byte("sh\x00"), []byte("sh\x00bin\x00"), []byte("a\x00"), nil, nil))
 	f.Add(fileBytes(f, sensorFileOpFILE_OP_RENAME, 82, flagPath1Foreign|flagPath2Foreign|flagPath1Root,
 		fileParts{str1: []byte("/a"), str2: []byte("b"), walk2: []byte("d\x00"), fs2: []byte("d\x00"), dev1: devOverlay, dev2: devRoot}))
+	// One decoder for every input, whose events are released and reused:
+	// nothing of a record may leak into the next one's event, which must
+	// be what a fresh decoder makes.
+	d := decoder{clock: testClock}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := decodeRecord(b, testClock)
+		r, err := d.decode(b)
 		if err != nil {
 			return
 		}
+		defer r.ev.Release()
 		translate(fakeHost{}, r)
+		fresh, _ := testDecode(b)
+		translate(fakeHost{}, fresh)
+		if diff := eventDiff(r.ev, fresh.ev); diff != "" {
+			t.Fatalf("the reusing decoder's event differs from a fresh one's in %s", diff)
+		}
+		if comm := cString(b[80 : 80+commLen]); r.ev.Process.Comm != comm {
+			t.Fatalf("comm %q, want %q", r.ev.Process.Comm, comm)
+		}
 		size := len(r.ev.Process.ExecutablePath) + len(r.ev.Process.CgroupPath) + len(r.ev.Process.Comm)
 		if x := r.ev.Exec; x != nil {
 			size += len(x.WorkingDirectory) + len(x.TTY)
@@ -307,4 +328,16 @@ func TestTTYName(t *testing.T) {
 			t.Errorf("ttyName(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// eventDiff names the first exported field in which a and b differ, or is
+// empty.
+func eventDiff(a, b *event.Event) string {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	for i := range va.NumField() {
+		if f := va.Type().Field(i); f.IsExported() && !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			return fmt.Sprintf("%s: %+v, want %+v", f.Name, va.Field(i), vb.Field(i))
+		}
+	}
+	return ""
 }

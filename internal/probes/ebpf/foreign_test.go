@@ -62,7 +62,7 @@ func fileBytes(t testing.TB, op sensorFileOp, syscall uint32, flags uint32, p fi
 
 func decodeTranslated(t *testing.T, b []byte) *event.Event {
 	t.Helper()
-	r, err := decodeRecord(b, testClock)
+	r, err := testDecode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +174,8 @@ func TestForeignFiles(t *testing.T) {
 // Without a host table (nil), every foreign path is the process's view,
 // marked.
 func TestForeignWithoutHostTable(t *testing.T) {
-	r, err := decodeRecord(fileBytes(t, sensorFileOpFILE_OP_OPEN, 2, flagPath1Exact|flagPath1Foreign,
-		fileParts{walk1: []byte("f\x00"), fs1: []byte("f\x00"), dev1: devOverlay}), testClock)
+	r, err := testDecode(fileBytes(t, sensorFileOpFILE_OP_OPEN, 2, flagPath1Exact|flagPath1Foreign,
+		fileParts{walk1: []byte("f\x00"), fs1: []byte("f\x00"), dev1: devOverlay}))
 	if err != nil {
 		t.Fatal(err)
 	}

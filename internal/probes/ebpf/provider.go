@@ -123,10 +123,10 @@ type recordReader interface {
 
 // Provider is the eBPF event provider.
 type Provider struct {
-	opts   Options
-	cache  *proc.Cache
-	clock  bootClock
-	mounts *mounts.Host
+	opts    Options
+	cache   *proc.Cache
+	decoder decoder // the reading goroutine's
+	mounts  *mounts.Host
 
 	objs   sensorObjects
 	loaded bool
@@ -189,7 +189,7 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 	if err != nil {
 		return err
 	}
-	p.clock = clock
+	p.decoder = decoder{clock: clock}
 
 	// The host's mount tree: where walks of the host's paths end, and
 	// where the host sees other trees' file systems.
@@ -341,7 +341,7 @@ func (p *Provider) readLoop() {
 }
 
 func (p *Provider) handleRecord(b []byte) {
-	r, err := decodeRecord(b, p.clock)
+	r, err := p.decoder.decode(b)
 	if err != nil {
 		t := 0
 		if len(b) >= 4 && int(b[0]) < recordTypeCount && b[1] == 0 && b[2] == 0 && b[3] == 0 {
