@@ -354,9 +354,11 @@ func (p *Provider) handleRecord(b []byte) {
 	if len(r.foreign) > 0 {
 		translate(p.mounts, r)
 	}
-	if enrich(p.cache, r) {
-		p.handler.Handle(r.ev)
+	if !enrich(p.cache, r) {
+		r.ev.Release()
+		return
 	}
+	p.handler.Handle(r.ev)
 }
 
 // enrich fills in from the process cache what the record does not carry,
