@@ -466,6 +466,39 @@ static __always_inline bool append_name(__u32 cpu, __u32 *pos, __u32 limit, cons
 	return true;
 }
 
+/* Appends the name of dentry d (name is its d_name.name). A short name is
+ * kept inside the dentry (d_shortname, 6.14+): with direct loads it is
+ * copied as the five words it is, not by a bpf_probe_read_kernel_str call
+ * that copies byte by byte; the bytes after the NUL are overwritten by the
+ * next component or not sent. */
+static __always_inline bool append_dentry_name(__u32 cpu, __u32 *pos, __u32 limit, struct dentry *d,
+					       const void *name)
+{
+	if (direct_loads && bpf_core_field_exists(struct dentry, d_shortname)) {
+		struct dentry *k = kcast(d, struct dentry);
+		__u32 len = k->d_name.len;
+		if (name == (const void *)&k->d_shortname && len < bpf_core_field_size(struct dentry, d_shortname)) {
+			__u32 p = *pos;
+			if (p >= limit || p >= SCRATCH_LIMIT)
+				return false;
+			struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
+			if (!s)
+				return false;
+			__u32 off = scratch_off(p);
+			__u64 *w = (__u64 *)&s->buf[off];
+			w[0] = k->d_shortname.words[0];
+			w[1] = k->d_shortname.words[1];
+			w[2] = k->d_shortname.words[2];
+			w[3] = k->d_shortname.words[3];
+			w[4] = k->d_shortname.words[4];
+			s->buf[off + (len & 63)] = 0;
+			*pos = p + len + 1;
+			return true;
+		}
+	}
+	return append_name(cpu, pos, limit, name);
+}
+
 /* One step of a path walk from the leaf towards the root, as d_path() does
  * it (fs/d_path.c prepend_path): at the root of a mount, continue at its
  * mountpoint in the parent mount; stop at the root of the mount tree. Each
@@ -508,7 +541,7 @@ static long walk_step(__u32 i, void *ctx)
 		return 0;
 	}
 
-	if (!append_name(w->cpu, &w->pos, w->limit, l.name))
+	if (!append_dentry_name(w->cpu, &w->pos, w->limit, d, l.name))
 		return 1;
 	w->steps++;
 	/* A dentry that is its own parent without being a mount root is not
