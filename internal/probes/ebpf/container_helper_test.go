@@ -1,6 +1,7 @@
 package ebpf
 
 import (
+	"bufio"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,8 +20,10 @@ const containerEnv = "OTEL_SENSOR_TEST_CONTAINER"
 //
 // A mount is "bind:SRC:DST" (a host directory at DST in the container) or
 // "tmpfs:DST" (a file system only the container has). An operation is one
-// for fileOp, with its leading cd= arguments, or "exec PATH ARGS..." to exec
-// the test binary copied into the container as a file operation helper.
+// for fileOp, with its leading cd= arguments, "hold" to wait for a line on
+// stdin (the container stays alive until the test has seen its events), or
+// "exec PATH ARGS..." to exec the test binary copied into the container as
+// a file operation helper.
 //
 // The container: a new mount namespace, entered by this thread only (a Go
 // process has other threads, which stay outside: the thread is locked and
@@ -88,6 +91,12 @@ func inContainer(args []string) int {
 			op, ops = ops[:j], ops[j+1:]
 		} else {
 			ops = nil
+		}
+		if op[0] == "hold" {
+			if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+				return fail("hold", err)
+			}
+			continue
 		}
 		if op[0] == "exec" {
 			err := unix.Exec(op[1], op[1:], []string{fileOpEnv + "=1"})

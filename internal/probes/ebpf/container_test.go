@@ -1,6 +1,7 @@
 package ebpf
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"os/exec"
@@ -20,7 +21,9 @@ import (
 // into the root), and checks that every path is the host's, with the
 // container's view beside it, or, where the host cannot see the file or
 // the name the process passed may lead elsewhere from the host, the
-// container's view, marked.
+// container's view, marked. The container stays alive until its file
+// events are seen: an absolute name of several components is checked
+// against its root then (checkUnderRoot).
 //
 // Two roots: a bind mount of a host directory, and an overlay the host
 // mounted (as containerd and CRI-O do). In both, /data is a bind mount of
@@ -46,11 +49,17 @@ func testFilePathsInContainer(t *testing.T, probeReads bool) {
 				{"rename", "/top", "/top2"},
 				{"unlink", "rel2"},
 				{"unlink", "/etc/abs"},
+				{"open", "/private/gone", creat, "0644"},
+				{"unlink", "/private/gone"},
+				{"symlink", "/data", "/lnk"},
+				{"open", "/lnk/s", creat, "0644"},
+				{"unlink", "/lnk/s"},
 				{"chmod", "chm", "0600"},
 				{"fchmod", "/etc/chm", "0640"},
 				{"mkdir", "d", "0755"},
 				{"open", "/private/f", creat, "0644"},
 				{"open", "/data/f", creat, "0644"},
+				{"hold"},
 				{"exec", "/bin/helper", "open", "/etc/fromexec", creat, "0644"},
 			} {
 				args = append(args, "--")
@@ -58,9 +67,26 @@ func testFilePathsInContainer(t *testing.T, probeReads bool) {
 			}
 			cmd := exec.Command(self, args...)
 			cmd.Env = []string{containerEnv + "=1"}
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("container: %v\n%s", err, out)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			hold, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
 			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			released := false
+			release := func() {
+				if !released {
+					released = true
+					hold.Write([]byte("go\n"))
+					if err := cmd.Wait(); err != nil {
+						t.Fatalf("container: %v\n%s", err, out.Bytes())
+					}
+				}
+			}
+			defer release()
 			pid := uint32(cmd.Process.Pid)
 
 			// The file system is the container's own, as the host
@@ -76,9 +102,12 @@ func testFilePathsInContainer(t *testing.T, probeReads bool) {
 				{event.KindFileRename, "/etc/rel2", root + "/etc/rel2", root + "/etc/rel"},
 				{event.KindFileRename, "/top2", root + "/top2", root + "/top"},
 				{event.KindFileDelete, "/etc/rel2", root + "/etc/rel2", ""},
-				{event.KindFileDelete, "/etc/abs", "", ""},               // an absolute path deeper than the root
-				{event.KindFileChmod, "/etc/chm", "", ""},                // chmod follows its name
-				{event.KindFileChmod, "/etc/chm", root + "/etc/chm", ""}, // fchmod: the file itself
+				{event.KindFileDelete, "/etc/abs", root + "/etc/abs", ""}, // an absolute path deeper than the root, checked
+				{event.KindFileDelete, "/private/gone", "", ""},           // on a mount only the container has
+				{event.KindFileOpen, "/data/s", data + "/s", ""},          // the open file itself, through the link
+				{event.KindFileDelete, "/lnk/s", "", ""},                  // through a symbolic link
+				{event.KindFileChmod, "/etc/chm", "", ""},                 // chmod follows its name
+				{event.KindFileChmod, "/etc/chm", root + "/etc/chm", ""},  // fchmod: the file itself
 				{event.KindFileMkdir, "/etc/d", root + "/etc/d", ""},
 				{event.KindFileOpen, "/private/f", "", ""},
 				{event.KindFileOpen, "/data/f", data + "/f", ""},
@@ -100,6 +129,7 @@ func testFilePathsInContainer(t *testing.T, probeReads bool) {
 					want(t, "previous path", ev.File.PreviousPath, tc.previous)
 				}
 			}
+			release()
 			// The host's paths are real: what was left in place is there.
 			for _, p := range []string{root + "/etc/chm", root + "/etc/d", root + "/top2", data + "/f", root + "/etc/fromexec"} {
 				if _, err := os.Lstat(p); err != nil {

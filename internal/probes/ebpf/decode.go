@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,7 @@ const (
 	execExeOrigin = 128
 	execCwdOrigin = 136
 	execTTY       = 144
+	fileMntNS     = 140
 	fileOrigin1   = 144
 	fileOrigin2   = 152
 )
@@ -125,6 +127,9 @@ type record struct {
 	// oldCredsUnknown: a credentials record whose thread had made no
 	// set*id call the kernel saw; the previous ids are the cache's.
 	oldCredsUnknown bool
+	// mntNS: a file record's process's mount namespace (inode number),
+	// when it is not the host's; tid: its thread.
+	mntNS, tid uint32
 }
 
 // decoder turns ring-buffer records into events. One goroutine uses it:
@@ -271,8 +276,12 @@ func (d *decoder) decode(b []byte) (record, error) {
 		}
 	}
 	r := record{ev: ev, start: startBoot, foreign: foreign, oldCredsUnknown: flags&flagOldCredsUnknown != 0}
-	if kind == event.KindExec {
+	switch kind {
+	case event.KindExec:
 		r.parentStart = le.Uint64(b[96:])
+	case event.KindFileOpen: // every file kind: decodeFile set ev.Kind
+		r.mntNS = le.Uint32(b[fileMntNS:])
+		r.tid = le.Uint32(b[36:])
 	}
 	return r, nil
 }
@@ -380,6 +389,11 @@ type foreignPath struct {
 	// more than one component, or one the syscall follows (a symlink, a
 	// mount point), may lead elsewhere than it does on the host.
 	exact bool
+	// underRoot, for an absolute name of several components the syscall
+	// does not follow at its end: the name without its leading "/". It is
+	// exact if its directories lead, from the process's root, through no
+	// mount and no symbolic link (checkUnderRoot).
+	underRoot string
 }
 
 // exactPath is the foreignPath of a walk of the file itself.
@@ -486,11 +500,11 @@ func decodeFile(b []byte, flags uint32, ev *event.Event) ([]foreignPath, error) 
 	var foreign []foreignPath
 	if flags&flagPath1Foreign != 0 && dst1 != nil {
 		foreign = append(foreign, stringPath(attr1, dst1, dev1, parts[2], parts[0],
-			flags&flagPath1Exact != 0, flags&flagStr1Truncated != 0, nameOnly(kind, 1)))
+			flags&flagPath1Exact != 0, flags&flagStr1Truncated != 0, nameOnly(kind, 1), flags&flagPath1Root != 0))
 	}
 	if flags&flagPath2Foreign != 0 && dst2 != nil {
 		foreign = append(foreign, stringPath(attr2, dst2, dev2, parts[5], parts[3],
-			false, flags&flagStr2Truncated != 0, nameOnly(kind, 2)))
+			false, flags&flagStr2Truncated != 0, nameOnly(kind, 2), flags&flagPath2Root != 0))
 	}
 	switch kind {
 	case event.KindFileOpen:
@@ -539,7 +553,7 @@ func nameOnly(kind event.Kind, n int) bool {
 // the host would take it only when it is one name the syscall does not
 // follow: more components may cross a mount only the process has, or a
 // symbolic link that resolves elsewhere from the host's root.
-func stringPath(attr string, dst *string, dev uint32, fs, str []byte, exactFd, strCut, nameOnly bool) foreignPath {
+func stringPath(attr string, dst *string, dev uint32, fs, str []byte, exactFd, strCut, nameOnly, fromRoot bool) foreignPath {
 	p := exactPath(attr, dst, dev, fs, "")
 	if exactFd || len(str) == 0 {
 		return p
@@ -547,6 +561,10 @@ func stringPath(attr string, dst *string, dev uint32, fs, str []byte, exactFd, s
 	name := strings.TrimPrefix(string(str), "/")
 	p.suffix = "/" + name
 	p.exact = !strCut && nameOnly && name != "" && name != "." && name != ".." && !strings.Contains(name, "/")
+	if !p.exact && !strCut && nameOnly && fromRoot && strings.Contains(name, "/") && path.Clean(name) == name &&
+		!strings.HasPrefix(name, "../") && !strings.HasSuffix(name, "/..") {
+		p.underRoot = name
+	}
 	return p
 }
 
@@ -864,8 +882,12 @@ func translate(h hostPaths, r record) {
 	ev := r.ev
 	for _, p := range r.foreign {
 		view := *p.dst
-		if p.dev != 0 && p.exact && h != nil {
-			if host, ok := h.HostPath(p.dev, p.fsPath); ok {
+		if p.dev != 0 && (p.exact || p.underRoot != "") && h != nil {
+			host, ok := h.HostPath(p.dev, p.fsPath)
+			if ok && !p.exact {
+				ok = r.mntNS != 0 && checkUnderRoot(procDirs(ev.Process.PID, r.tid, ev.Process.ParentPID), r.mntNS, host, p.underRoot)
+			}
+			if ok {
 				if host == "/" && strings.HasPrefix(p.suffix, "/") {
 					host = ""
 				}

@@ -501,18 +501,23 @@ func TestExitGroupWithLiveThreadsEndsOnce(t *testing.T) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	exits := map[uint32]int{}
+	exits := map[uint32][]*event.Event{}
 	for _, ev := range c.events {
 		if ev.Kind == event.KindExit && pids[ev.Process.PID] {
-			exits[ev.Process.PID]++
+			exits[ev.Process.PID] = append(exits[ev.Process.PID], ev)
 			if ev.Exit.Code != 5 {
 				t.Errorf("pid %d exit code %d, want 5", ev.Process.PID, ev.Exit.Code)
 			}
 		}
 	}
-	for pid, n := range exits {
-		if n != 1 {
-			t.Errorf("pid %d ended %d times", pid, n)
+	for pid, evs := range exits {
+		if len(evs) != 1 {
+			t.Errorf("pid %d ended %d times:", pid, len(evs))
+			for _, ev := range evs {
+				t.Errorf("  at %s: started %s, parent %d, comm %q, code %d, signal %d",
+					ev.Time.Format(time.RFC3339Nano), ev.Process.StartTime.Format(time.RFC3339Nano),
+					ev.Process.ParentPID, ev.Process.Comm, ev.Exit.Code, ev.Exit.Signal)
+			}
 		}
 	}
 }

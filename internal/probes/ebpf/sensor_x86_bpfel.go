@@ -182,7 +182,7 @@ type sensorFileRecord struct {
 	Walk1Len  uint16
 	Str2Len   uint16
 	Walk2Len  uint16
-	Pad       uint32
+	MntNs     uint32
 	Origin1   struct {
 		_   structs.HostLayout
 		Dev uint32
