@@ -1114,6 +1114,7 @@ static __always_inline __u32 append_relative(__u32 cpu, struct task_struct *task
 		*flags |= FLAG_PATH1_ROOT << n;
 	} else if (dirfd == AT_FDCWD_) {
 		base = fs_path(task, false);
+		*flags |= FLAG_PATH1_CWD << n;
 	} else {
 		base = file_path(fd_file(task, dirfd));
 	}

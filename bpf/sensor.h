@@ -106,6 +106,10 @@ enum record_flag {
 	/* creds: the thread had no task_creds entry, old is not known (the
 	 * sensor takes it from its process cache) */
 	FLAG_OLD_CREDS_UNKNOWN = 1 << 25,
+	/* file_record: string 1 / 2 is relative to the working directory
+	 * (AT_FDCWD), which its walk is. */
+	FLAG_PATH1_CWD = 1 << 26,
+	FLAG_PATH2_CWD = 1 << 27,
 };
 
 /* Exclusions (maps excluded_*): why an event was not emitted. */

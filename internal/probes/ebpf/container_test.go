@@ -59,6 +59,14 @@ func testFilePathsInContainer(t *testing.T, probeReads bool) {
 				{"mkdir", "d", "0755"},
 				{"open", "/private/f", creat, "0644"},
 				{"open", "/data/f", creat, "0644"},
+				// Names of several components relative to the
+				// working directory (/etc, then /).
+				{"mkdir", "sub", "0755"},
+				{"open", "sub/y", creat, "0644"},
+				{"unlink", "sub/y"},
+				{"cd=/", "open", "private/gone2", creat, "0644"},
+				{"unlink", "private/gone2"},
+				{"cd=/etc", "open", "/etc/chm", "0", "0"}, // back to /etc, for the exec; a read: no event
 				{"hold"},
 				{"exec", "/bin/helper", "open", "/etc/fromexec", creat, "0644"},
 			} {
@@ -102,12 +110,14 @@ func testFilePathsInContainer(t *testing.T, probeReads bool) {
 				{event.KindFileRename, "/etc/rel2", root + "/etc/rel2", root + "/etc/rel"},
 				{event.KindFileRename, "/top2", root + "/top2", root + "/top"},
 				{event.KindFileDelete, "/etc/rel2", root + "/etc/rel2", ""},
-				{event.KindFileDelete, "/etc/abs", root + "/etc/abs", ""}, // an absolute path deeper than the root, checked
-				{event.KindFileDelete, "/private/gone", "", ""},           // on a mount only the container has
-				{event.KindFileOpen, "/data/s", data + "/s", ""},          // the open file itself, through the link
-				{event.KindFileDelete, "/lnk/s", "", ""},                  // through a symbolic link
-				{event.KindFileChmod, "/etc/chm", "", ""},                 // chmod follows its name
-				{event.KindFileChmod, "/etc/chm", root + "/etc/chm", ""},  // fchmod: the file itself
+				{event.KindFileDelete, "/etc/abs", root + "/etc/abs", ""},     // an absolute path deeper than the root, checked
+				{event.KindFileDelete, "/private/gone", "", ""},               // on a mount only the container has
+				{event.KindFileOpen, "/data/s", data + "/s", ""},              // the open file itself, through the link
+				{event.KindFileDelete, "/lnk/s", "", ""},                      // through a symbolic link
+				{event.KindFileDelete, "/etc/sub/y", root + "/etc/sub/y", ""}, // relative to the working directory, checked
+				{event.KindFileDelete, "/private/gone2", "", ""},              // relative, on a mount only the container has
+				{event.KindFileChmod, "/etc/chm", "", ""},                     // chmod follows its name
+				{event.KindFileChmod, "/etc/chm", root + "/etc/chm", ""},      // fchmod: the file itself
 				{event.KindFileMkdir, "/etc/d", root + "/etc/d", ""},
 				{event.KindFileOpen, "/private/f", "", ""},
 				{event.KindFileOpen, "/data/f", data + "/f", ""},

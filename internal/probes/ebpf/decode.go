@@ -55,6 +55,8 @@ const (
 	flagPath1Root       = uint32(sensorRecordFlagFLAG_PATH1ROOT)
 	flagPath2Root       = uint32(sensorRecordFlagFLAG_PATH2ROOT)
 	flagOldCredsUnknown = uint32(sensorRecordFlagFLAG_OLD_CREDS_UNKNOWN)
+	flagPath1Cwd        = uint32(sensorRecordFlagFLAG_PATH1CWD)
+	flagPath2Cwd        = uint32(sensorRecordFlagFLAG_PATH2CWD)
 )
 
 // Offsets of the walk origins (struct walk_origin: dev u32, len u16).
@@ -389,11 +391,12 @@ type foreignPath struct {
 	// more than one component, or one the syscall follows (a symlink, a
 	// mount point), may lead elsewhere than it does on the host.
 	exact bool
-	// underRoot, for an absolute name of several components the syscall
-	// does not follow at its end: the name without its leading "/". It is
-	// exact if its directories lead, from the process's root, through no
-	// mount and no symbolic link (checkUnderRoot).
-	underRoot string
+	// check, for a name of several components the syscall does not
+	// follow at its end, relative to the process's root (an absolute name,
+	// without its leading "/") or working directory (from: "root", "cwd"):
+	// it is exact if its directories lead from there through no mount and
+	// no symbolic link (checkName).
+	check, from string
 }
 
 // exactPath is the foreignPath of a walk of the file itself.
@@ -500,11 +503,11 @@ func decodeFile(b []byte, flags uint32, ev *event.Event) ([]foreignPath, error) 
 	var foreign []foreignPath
 	if flags&flagPath1Foreign != 0 && dst1 != nil {
 		foreign = append(foreign, stringPath(attr1, dst1, dev1, parts[2], parts[0],
-			flags&flagPath1Exact != 0, flags&flagStr1Truncated != 0, nameOnly(kind, 1), flags&flagPath1Root != 0))
+			flags&flagPath1Exact != 0, flags&flagStr1Truncated != 0, nameOnly(kind, 1), base(flags, flagPath1Root, flagPath1Cwd)))
 	}
 	if flags&flagPath2Foreign != 0 && dst2 != nil {
 		foreign = append(foreign, stringPath(attr2, dst2, dev2, parts[5], parts[3],
-			false, flags&flagStr2Truncated != 0, nameOnly(kind, 2), flags&flagPath2Root != 0))
+			false, flags&flagStr2Truncated != 0, nameOnly(kind, 2), base(flags, flagPath2Root, flagPath2Cwd)))
 	}
 	switch kind {
 	case event.KindFileOpen:
@@ -547,13 +550,25 @@ func nameOnly(kind event.Kind, n int) bool {
 	return false
 }
 
+// base names the directory a path string is relative to, for checkName:
+// "root", "cwd", or "" (a dirfd's).
+func base(flags, root, cwd uint32) string {
+	switch {
+	case flags&root != 0:
+		return "root"
+	case flags&cwd != 0:
+		return "cwd"
+	}
+	return ""
+}
+
 // stringPath is the foreignPath of a file path: the walk of the file itself
 // (exactFd), or a string and the walk of the directory (or, for an
 // absolute string, the root) it is relative to. The string leads where
 // the host would take it only when it is one name the syscall does not
 // follow: more components may cross a mount only the process has, or a
 // symbolic link that resolves elsewhere from the host's root.
-func stringPath(attr string, dst *string, dev uint32, fs, str []byte, exactFd, strCut, nameOnly, fromRoot bool) foreignPath {
+func stringPath(attr string, dst *string, dev uint32, fs, str []byte, exactFd, strCut, nameOnly bool, from string) foreignPath {
 	p := exactPath(attr, dst, dev, fs, "")
 	if exactFd || len(str) == 0 {
 		return p
@@ -561,9 +576,9 @@ func stringPath(attr string, dst *string, dev uint32, fs, str []byte, exactFd, s
 	name := strings.TrimPrefix(string(str), "/")
 	p.suffix = "/" + name
 	p.exact = !strCut && nameOnly && name != "" && name != "." && name != ".." && !strings.Contains(name, "/")
-	if !p.exact && !strCut && nameOnly && fromRoot && strings.Contains(name, "/") && path.Clean(name) == name &&
+	if !p.exact && !strCut && nameOnly && from != "" && strings.Contains(name, "/") && path.Clean(name) == name &&
 		!strings.HasPrefix(name, "../") && !strings.HasSuffix(name, "/..") {
-		p.underRoot = name
+		p.check, p.from = name, from
 	}
 	return p
 }
@@ -882,10 +897,10 @@ func translate(h hostPaths, r record) {
 	ev := r.ev
 	for _, p := range r.foreign {
 		view := *p.dst
-		if p.dev != 0 && (p.exact || p.underRoot != "") && h != nil {
+		if p.dev != 0 && (p.exact || p.check != "") && h != nil {
 			host, ok := h.HostPath(p.dev, p.fsPath)
 			if ok && !p.exact {
-				ok = r.mntNS != 0 && checkUnderRoot(procDirs(ev.Process.PID, r.tid, ev.Process.ParentPID), r.mntNS, host, p.underRoot)
+				ok = r.mntNS != 0 && checkName(procDirs(ev.Process.PID, r.tid, ev.Process.ParentPID), r.mntNS, p.from, host, p.check)
 			}
 			if ok {
 				if host == "/" && strings.HasPrefix(p.suffix, "/") {

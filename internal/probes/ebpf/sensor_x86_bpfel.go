@@ -252,6 +252,8 @@ const (
 	sensorRecordFlagFLAG_PATH1ROOT         sensorRecordFlag = 8388608
 	sensorRecordFlagFLAG_PATH2ROOT         sensorRecordFlag = 16777216
 	sensorRecordFlagFLAG_OLD_CREDS_UNKNOWN sensorRecordFlag = 33554432
+	sensorRecordFlagFLAG_PATH1CWD          sensorRecordFlag = 67108864
+	sensorRecordFlagFLAG_PATH2CWD          sensorRecordFlag = 134217728
 )
 
 type sensorRecordHeader struct {

@@ -7,28 +7,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// checkUnderRoot reports whether name (relative, clean, of several names)
-// leads from the root of a process of mount namespace mntNS to the same
-// directory, and by the same way, as from hostRoot on the host: through no
-// mount point and no symbolic link on either side. Then hostRoot/name is
-// the file the process named, though only its root was walked in the
-// kernel (an absolute name a process in a container passed: unlink
-// "/var/lib/x"). Otherwise the name may lead elsewhere than on the host: a
-// mount only the container has (/tmp a tmpfs of its own, a volume), or a
-// symbolic link that resolves from the host's root.
+// checkName reports whether name (relative, clean, of several names) leads
+// from the root or working directory (from: "root", "cwd") of a task of
+// mount namespace mntNS to the same directory, and by the same way, as
+// from hostBase on the host: through no mount point and no symbolic link on
+// either side. Then hostBase/name is the file the process named, though
+// only the directory it started from was walked in the kernel (a name a
+// process in a container passed: unlink "/var/lib/x", "sub/x"). Otherwise
+// the name may lead elsewhere than on the host: a mount only the container
+// has (/tmp a tmpfs of its own, a volume), or a symbolic link that
+// resolves from the host's root.
 //
-// The root is read through the /proc directory (procs) of the first task
-// still running in that namespace (the thread that made the call, usually
-// gone for a short-lived rm, then its parent, a shell in the same
-// container) and must be the directory the host has at hostRoot. The
+// The directory is read through the /proc directory (procs) of the first
+// task still running in that namespace (the thread that made the call,
+// usually gone for a short-lived rm, then its parent, a shell in the same
+// container) and must be the directory the host has at hostBase. The
 // directories are those of now, moments after the call: one renamed in
 // between is not followed.
-func checkUnderRoot(procs []string, mntNS uint32, hostRoot, name string) bool {
+func checkName(procs []string, mntNS uint32, from, hostBase, name string) bool {
 	dir := path.Dir(name)
 	if dir == "." {
 		return false
 	}
-	host, err := unix.Open(hostRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	host, err := unix.Open(hostBase, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
@@ -38,12 +39,12 @@ func checkUnderRoot(procs []string, mntNS uint32, hostRoot, name string) bool {
 		if unix.Stat(proc+"/ns/mnt", &ns) != nil || ns.Ino != uint64(mntNS) {
 			continue
 		}
-		root, err := unix.Open(proc+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		start, err := unix.Open(proc+"/"+from, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue
 		}
-		ok := sameFile(root, host) && sameDir(root, host, dir)
-		unix.Close(root)
+		ok := sameFile(start, host) && sameDir(start, host, dir)
+		unix.Close(start)
 		if ok {
 			return true
 		}
