@@ -9,7 +9,10 @@
 // OTLP decides how to carry such bytes losslessly.
 package event
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Kind is what happened.
 type Kind uint8
@@ -294,6 +297,13 @@ func (ev *Event) SetProcessView(attr, host, view string) {
 		ev.ProcessView = make(map[string]string, 2)
 	}
 	ev.ProcessView[attr] = view
+}
+
+// ForgetView removes what ev says of the views of attr's path: for a path
+// found unknown after all (listed in Incomplete instead).
+func (ev *Event) ForgetView(attr string) {
+	delete(ev.ProcessView, attr)
+	ev.HostPathUnknown = slices.DeleteFunc(ev.HostPathUnknown, func(a string) bool { return a == attr })
 }
 
 // Attribute names used in Truncated. They are the names the exporter uses.

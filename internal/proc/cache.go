@@ -85,6 +85,18 @@ type Options struct {
 	HostPaths HostPaths
 }
 
+// ExecutableView puts what e knows of the views of its executable's path
+// into ev, for attr (the event's process's executable, or its parent's):
+// the host's view unknown, or the process's view beside the host's.
+func (e Entry) ExecutableView(ev *event.Event, attr string) {
+	switch {
+	case e.ExecutableHostUnknown:
+		ev.HostPathUnknown = append(ev.HostPathUnknown, attr)
+	case e.ExecutableProcessView != "":
+		ev.SetProcessView(attr, e.ExecutablePath, e.ExecutableProcessView)
+	}
+}
+
 // HostPaths names the host's view of paths that processes in other mount
 // namespaces see (mounts.Host implements it).
 type HostPaths interface {

@@ -372,7 +372,7 @@ func enrich(c *proc.Cache, r record) bool {
 	case event.KindExec:
 		if parent, ok := c.Lookup(pr.ParentPID, r.parentStart); ok {
 			pr.ParentExecutablePath = parent.ExecutablePath
-			executableView(ev, event.AttrParentExecutablePath, parent)
+			parent.ExecutableView(ev, event.AttrParentExecutablePath)
 		}
 		pr.ContainerID = proc.ContainerID(pr.CgroupPath)
 		e := entryOf(pr, r.start)
@@ -383,13 +383,13 @@ func enrich(c *proc.Cache, r record) bool {
 	case event.KindFork:
 		child := c.Fork(pr.ParentPID, 0, entryOf(pr, r.start))
 		pr.ExecutablePath = child.ExecutablePath
-		executableView(ev, event.AttrExecutablePath, child)
+		child.ExecutableView(ev, event.AttrExecutablePath)
 		pr.CgroupPath = child.CgroupPath
 		pr.ContainerID = child.ContainerID
 	default:
 		if e, ok := c.Lookup(pr.PID, r.start); ok {
 			pr.ExecutablePath = e.ExecutablePath
-			executableView(ev, event.AttrExecutablePath, e)
+			e.ExecutableView(ev, event.AttrExecutablePath)
 			pr.CgroupPath = e.CgroupPath
 			pr.ContainerID = e.ContainerID
 			if ev.Kind == event.KindCredentialsChange {
@@ -412,23 +412,12 @@ func enrich(c *proc.Cache, r record) bool {
 	}
 	if parent, ok := c.Lookup(pr.ParentPID, 0); ok {
 		pr.ParentExecutablePath = parent.ExecutablePath
-		executableView(ev, event.AttrParentExecutablePath, parent)
+		parent.ExecutableView(ev, event.AttrParentExecutablePath)
 	}
 	if ev.Kind == event.KindExit {
 		c.Remove(pr.PID, r.start)
 	}
 	return true
-}
-
-// executableView carries what the cache knows of the views of an
-// executable's path (see proc.Entry) into the event, for attr.
-func executableView(ev *event.Event, attr string, e proc.Entry) {
-	switch {
-	case e.ExecutableHostUnknown:
-		ev.HostPathUnknown = append(ev.HostPathUnknown, attr)
-	case e.ExecutableProcessView != "":
-		ev.SetProcessView(attr, e.ExecutablePath, e.ExecutableProcessView)
-	}
 }
 
 func entryOf(pr *event.Process, start uint64) proc.Entry {

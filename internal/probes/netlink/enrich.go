@@ -3,6 +3,8 @@ package netlink
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -81,8 +83,13 @@ func (p *Provider) newEvent(kind event.Kind, m message) *event.Event {
 	}
 }
 
-// fill copies what the cache knows of a process into pr.
-func (p *Provider) fill(pr *event.Process, e proc.Entry) {
+// fill copies what the cache knows of a process into ev, with the views of
+// its executable's path (a process in another mount namespace).
+func (p *Provider) fill(ev *event.Event, e proc.Entry) {
+	pr := &ev.Process
+	if e.ExecutablePath != "" {
+		e.ExecutableView(ev, event.AttrExecutablePath)
+	}
 	pr.PID = e.PID
 	pr.ParentPID = e.ParentPID
 	pr.StartTime = p.clock.wall(e.StartTime)
@@ -97,15 +104,17 @@ func (p *Provider) fill(pr *event.Process, e proc.Entry) {
 	pr.Comm = e.Comm
 }
 
-// parentExecutable returns the executable of process pid, when known.
-func (p *Provider) parentExecutable(pid uint32) string {
+// parentExecutable sets the executable of ev's parent, process pid, when
+// known, with its views.
+func (p *Provider) parentExecutable(ev *event.Event, pid uint32) {
+	ev.Process.ParentExecutablePath = ""
 	if pid == 0 {
-		return ""
+		return
 	}
-	if e, ok := p.cache.Lookup(pid, 0); ok {
-		return e.ExecutablePath
+	if e, ok := p.cache.Lookup(pid, 0); ok && e.ExecutablePath != "" {
+		ev.Process.ParentExecutablePath = e.ExecutablePath
+		e.ExecutableView(ev, event.AttrParentExecutablePath)
 	}
-	return ""
 }
 
 // cached returns the cache's entry of process pid when the cache held one
@@ -128,9 +137,9 @@ func (p *Provider) fork(m message) *event.Event {
 	ev := p.newEvent(event.KindFork, m)
 	parent := m.parentTgid
 	child := p.cache.Fork(parent, 0, proc.Entry{PID: m.pid, ParentPID: parent, StartTime: p.clock.boot(m.time)})
-	p.fill(&ev.Process, child)
+	p.fill(ev, child)
 	ev.Incomplete = dedupe(entryGaps(nil, child))
-	ev.Process.ParentExecutablePath = p.parentExecutable(parent)
+	p.parentExecutable(ev, parent)
 	return ev
 }
 
@@ -141,7 +150,7 @@ func (p *Provider) exit(m message) *event.Event {
 	code, sig, core := exitStatus(m.exitCode)
 	ev.Exit = &event.Exit{Code: code, Signal: sig, CoreDumped: core}
 	if e, ok := p.cache.Lookup(m.pid, 0); ok && startedBy(e.StartTime, p.clock.boot(m.time)) {
-		p.fill(&ev.Process, e)
+		p.fill(ev, e)
 		ev.Incomplete = dedupe(entryGaps(nil, e))
 		p.cache.Remove(m.pid, e.StartTime)
 	} else {
@@ -151,7 +160,7 @@ func (p *Provider) exit(m message) *event.Event {
 	if m.parentTgid != 0 { // the kernel's word over the cache's: the parent may have changed
 		ev.Process.ParentPID = m.parentTgid
 	}
-	ev.Process.ParentExecutablePath = p.parentExecutable(ev.Process.ParentPID)
+	p.parentExecutable(ev, ev.Process.ParentPID)
 	return ev
 }
 
@@ -165,6 +174,10 @@ type execInfo struct {
 	argsOK  bool
 	cwd     string
 	cwdOK   bool
+	// cwdView is the process's view of cwd when it differs from the
+	// host's; cwdUnknown: cwd is that view, the host's cannot be named.
+	cwdView    string
+	cwdUnknown bool
 }
 
 var errExited = errors.New("process has exited")
@@ -191,7 +204,50 @@ func (p *Provider) readExec(pid uint32, at uint64) (execInfo, error) {
 	x.args, x.argc, x.argsCut, err1 = d.cmdline()
 	x.cwd, err2 = d.link("cwd")
 	x.argsOK, x.cwdOK = err1 == nil, err2 == nil
+	if x.cwdOK {
+		x.cwd, x.cwdView, x.cwdUnknown = p.hostView(d, "cwd", x.cwd)
+	}
 	return x, nil
+}
+
+// hostView names the host's view of path, which readlink of d's link gave
+// as the process's mount tree shows it, when the file is on a mount that
+// is not the host's (the process is in another mount namespace: a
+// container): the process's mount table says which file system and
+// directory that mount shows, and the host's where the host sees them. It
+// returns the host's view, and the process's when it differs; or the
+// process's view, unknown, when the host's cannot be named. Without the
+// host's mount table the path is returned as it is (the provider could not
+// read it at start).
+func (p *Provider) hostView(d procDir, link, path string) (host, view string, unknown bool) {
+	if p.mounts == nil {
+		return path, "", false
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(d.fd, link, 0, unix.STATX_MNT_ID, &stx); err != nil || stx.Mask&unix.STATX_MNT_ID == 0 {
+		return path, "", false
+	}
+	if p.mounts.HostMount(int(stx.Mnt_id)) {
+		return path, "", false
+	}
+	fd, err := unix.Openat(d.fd, "mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return path, "", true
+	}
+	f := os.NewFile(uintptr(fd), "mountinfo")
+	mountinfo, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return path, "", true
+	}
+	h, ok := p.mounts.ProcessPath(mountinfo, int(stx.Mnt_id), path)
+	switch {
+	case !ok:
+		return path, "", true
+	case h == path:
+		return path, "", false
+	}
+	return h, path, false
 }
 
 // exec: the kernel gives only the pid. The arguments, working directory and
@@ -237,7 +293,7 @@ func (p *Provider) exec(m message) (*event.Event, uint64) {
 
 	switch {
 	case fresh:
-		p.fill(pr, e)
+		p.fill(ev, e)
 	case hadPrior: // the process, not its new program
 		pr.ParentPID = prior.ParentPID
 		pr.CgroupPath, pr.ContainerID = prior.CgroupPath, prior.ContainerID
@@ -247,6 +303,7 @@ func (p *Provider) exec(m message) (*event.Event, uint64) {
 	pr.StartTime = p.clock.wall(start)
 	if !fresh || again || pr.ExecutablePath == "" {
 		pr.ExecutablePath, pr.Comm = "", ""
+		ev.ForgetView(event.AttrExecutablePath)
 		missing = append(missing, event.AttrExecutablePath, attrComm)
 	}
 	pr.Credentials, pr.LoginUID = nil, event.NoLoginUID
@@ -267,9 +324,17 @@ func (p *Provider) exec(m message) (*event.Event, uint64) {
 	} else {
 		pr.ParentPID = x.stat.ppid
 		ev.Exec, missing = p.execFields(x, after, missing, &ev.Truncated)
+		if ev.Exec.WorkingDirectory != "" {
+			switch {
+			case x.cwdUnknown:
+				ev.HostPathUnknown = append(ev.HostPathUnknown, event.AttrWorkingDirectory)
+			case x.cwdView != "":
+				ev.SetProcessView(event.AttrWorkingDirectory, ev.Exec.WorkingDirectory, x.cwdView)
+			}
+		}
 	}
 	ev.Incomplete = dedupe(missing)
-	pr.ParentExecutablePath = p.parentExecutable(pr.ParentPID)
+	p.parentExecutable(ev, pr.ParentPID)
 
 	// The cache holds the process as this event leaves it: what is not
 	// known to be of this program is unknown, and the events queued behind
@@ -393,7 +458,7 @@ func (p *Provider) credentials(m message) *event.Event {
 		}
 	}
 	if havePrev || haveCur {
-		p.fill(&ev.Process, base)
+		p.fill(ev, base)
 		ev.Incomplete = entryGaps(ev.Incomplete, base)
 	} else {
 		ev.Incomplete = append(ev.Incomplete, event.AttrExecutablePath, attrCreationTime, attrComm, event.AttrCgroup, attrContainerID)
@@ -411,7 +476,7 @@ func (p *Provider) credentials(m message) *event.Event {
 		ev.Incomplete = append(ev.Incomplete, event.PreviousIDAttrs()...)
 	}
 	ev.Incomplete = dedupe(ev.Incomplete)
-	ev.Process.ParentExecutablePath = p.parentExecutable(ev.Process.ParentPID)
+	p.parentExecutable(ev, ev.Process.ParentPID)
 
 	if haveCur || havePrev && !refreshed {
 		base.Credentials, base.HasCredentials = next, known

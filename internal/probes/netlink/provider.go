@@ -48,6 +48,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
+	"github.com/otel-sensor/otel-sensor/internal/mounts"
 	"github.com/otel-sensor/otel-sensor/internal/probes"
 	"github.com/otel-sensor/otel-sensor/internal/proc"
 )
@@ -75,6 +76,11 @@ type Options struct {
 	// SweepInterval is how often the cache drops processes whose exit was
 	// missed (default 1 minute).
 	SweepInterval time.Duration
+	// MountInfo is the host's mount table, which names the host's view of
+	// the executable and working directory of processes in other mount
+	// namespaces (containers) (default mounts.HostMountInfo,
+	// /proc/1/mountinfo).
+	MountInfo string
 }
 
 func (o *Options) setDefaults() {
@@ -86,6 +92,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Minute
+	}
+	if o.MountInfo == "" {
+		o.MountInfo = mounts.HostMountInfo
 	}
 }
 
@@ -114,9 +123,12 @@ type Provider struct {
 	opts  Options
 	dial  func() (conn, error)
 	cache *proc.Cache
-	clock *clock
-	self  uint32
-	procs *procReader
+	// mounts is the host's mount table; nil when it could not be read
+	// (paths of processes in containers are then their own view).
+	mounts *mounts.Host
+	clock  *clock
+	self   uint32
+	procs  *procReader
 
 	conn     conn
 	filtered bool
@@ -186,10 +198,19 @@ func (p *Provider) Start(ctx context.Context, h probes.Handler) (err error) {
 	if p.filtered, err = p.listen(); err != nil {
 		return err
 	}
+	// Without the host's mount table the provider still runs (it is the
+	// fallback): paths of processes in containers stay their own view.
+	if h, err := mounts.OpenHost(p.opts.MountInfo); err == nil {
+		p.mounts = h
+	}
 	// Seed after subscribing: a process that starts in between is then
 	// seen by both, never by neither.
 	if p.cache == nil {
-		p.cache = proc.NewCache(proc.Options{})
+		var paths proc.HostPaths
+		if p.mounts != nil {
+			paths = p.mounts
+		}
+		p.cache = proc.NewCache(proc.Options{HostPaths: paths})
 		if err := p.cache.Seed(); err != nil {
 			return fmt.Errorf("seed process cache: %w", err)
 		}
@@ -502,5 +523,9 @@ func (p *Provider) release() error {
 	}
 	p.conn = nil
 	p.closed = true
+	if p.mounts != nil {
+		errs = append(errs, p.mounts.Close())
+		p.mounts = nil
+	}
 	return errors.Join(errs...)
 }

@@ -553,3 +553,40 @@ func TestAutoFallsBackToNetlink(t *testing.T) {
 	}
 	c.waitFor(t, "process.exit", is(event.KindExit, cmd.Process.Pid))
 }
+
+// TestExecInOtherMountNamespace: a process in a mount namespace of its own
+// (as in a container) runs a program from a file system only it has and
+// works in a bind mount of a host directory. Its executable is its own
+// view, marked (the host cannot see that file), and its working directory
+// the host's, with its own view beside it: readlink of /proc gives the
+// process's view, which is not a host path.
+func TestExecInOtherMountNamespace(t *testing.T) {
+	c := newCollector()
+	startProvider(t, Options{}, c)
+	dir, _ := filepath.EvalSymlinks(t.TempDir())
+	for _, d := range []string{"src", "ns", "view"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+		`mount -t tmpfs none "$1/ns" && cp /bin/sleep "$1/ns/sleep" && mount --bind "$1/src" "$1/view" && cd "$1/view" && exec "$1/ns/sleep" 5`,
+		"sh", dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := cmd.Process.Pid
+	ev := c.waitFor(t, "process.exec of sleep", func(ev *event.Event) bool {
+		return ev.Kind == event.KindExec && int(ev.Process.PID) == pid && strings.HasSuffix(ev.Process.ExecutablePath, "/sleep")
+	})
+	if ev.Process.ExecutablePath != dir+"/ns/sleep" || !slices.Contains(ev.HostPathUnknown, event.AttrExecutablePath) {
+		t.Errorf("executable %q, host path unknown %v: want %q, marked", ev.Process.ExecutablePath, ev.HostPathUnknown, dir+"/ns/sleep")
+	}
+	if ev.Exec == nil || ev.Exec.WorkingDirectory != dir+"/src" || ev.ProcessView[event.AttrWorkingDirectory] != dir+"/view" {
+		t.Errorf("working directory %+v, process view %v: want %q, seen as %q", ev.Exec, ev.ProcessView, dir+"/src", dir+"/view")
+	}
+	if slices.Contains(ev.HostPathUnknown, event.AttrWorkingDirectory) {
+		t.Errorf("working directory marked unknown: %v", ev.HostPathUnknown)
+	}
+}

@@ -120,15 +120,18 @@ func (p *Provider) unsettled(h *hold) {
 		pr := &ev.Process
 		names := []string{event.AttrExecutablePath, attrComm}
 		pr.ExecutablePath, pr.Comm = "", ""
+		ev.ForgetView(event.AttrExecutablePath)
 		switch ev.Kind {
 		case event.KindExec:
 			if ev.Exec != nil {
 				ev.Exec.Args, ev.Exec.ArgsCount, ev.Exec.WorkingDirectory = nil, -1, ""
+				ev.ForgetView(event.AttrWorkingDirectory)
 				ev.Truncated = nil
 				names = append(names, event.AttrCommandArgs, attrArgsCount, event.AttrWorkingDirectory)
 			}
 		case event.KindFork:
 			pr.ParentExecutablePath = ""
+			ev.ForgetView(event.AttrParentExecutablePath)
 			names = append(names, event.AttrParentExecutablePath)
 			if e, ok := p.cache.Lookup(pr.PID, 0); ok {
 				e.ExecutablePath, e.Comm = "", ""
