@@ -3,7 +3,9 @@ package proc
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
@@ -113,38 +115,55 @@ func (r *procReader) read(pid uint32) (Entry, error) {
 }
 
 // hostExecutable replaces the executable path of e, which readlink gave as
-// the process's mount tree shows it, with the host's view when the process
-// is in another mount namespace: the mount the executable is on (statx
-// STATX_MNT_ID, 5.8+) is not one of the host's. Then the process's mount
-// table says which file system and directory that mount shows, and the
-// host's table where the host sees them; when it cannot, the path stays
-// the process's view, marked.
+// the process's mount tree shows it, with the host's view (HostView); when
+// that cannot be named, the path stays the process's view, marked.
 func (r *procReader) hostExecutable(dir int, e *Entry) {
-	var stx unix.Statx_t
-	if err := unix.Statx(dir, "exe", 0, unix.STATX_MNT_ID, &stx); err != nil || stx.Mask&unix.STATX_MNT_ID == 0 {
-		return
-	}
-	if r.paths.HostMount(int(stx.Mnt_id)) {
-		return
-	}
 	view := e.ExecutablePath
 	p, deleted := strings.CutSuffix(view, deletedSuffix)
-	e.ExecutableHostUnknown = true
-	mountinfo, err := r.readFile(dir, "mountinfo")
-	if err != nil {
-		return
-	}
-	host, ok := r.paths.ProcessPath(mountinfo, int(stx.Mnt_id), p)
-	if !ok {
+	host, unknown := HostView(r.paths, dir, "exe", p)
+	if unknown {
+		e.ExecutableHostUnknown = true
 		return
 	}
 	if deleted {
 		host += deletedSuffix
 	}
-	e.ExecutablePath, e.ExecutableHostUnknown = host, false
+	e.ExecutablePath = host
 	if host != view {
 		e.ExecutableProcessView = view
 	}
+}
+
+// HostView names the host's view of path, which readlink of the link name
+// in dir (a /proc/<pid> directory: exe, cwd) gave as the process's mount
+// tree shows it. It is path itself when the file is on one of the host's
+// mounts (or statx STATX_MNT_ID, 5.8+, cannot tell). Else the process is in
+// another mount namespace (a container): its mount table (dir's mountinfo)
+// says which file system and directory the file's mount shows, and the
+// host's table where the host sees them; unknown when they cannot name it.
+func HostView(paths HostPaths, dir int, name, path string) (host string, unknown bool) {
+	var stx unix.Statx_t
+	if err := unix.Statx(dir, name, 0, unix.STATX_MNT_ID, &stx); err != nil || stx.Mask&unix.STATX_MNT_ID == 0 {
+		return path, false
+	}
+	if paths.HostMount(int(stx.Mnt_id)) {
+		return path, false
+	}
+	fd, err := unix.Openat(dir, "mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return path, true
+	}
+	f := os.NewFile(uintptr(fd), "mountinfo")
+	mountinfo, err := io.ReadAll(io.LimitReader(f, maxFileSize))
+	f.Close()
+	if err != nil {
+		return path, true
+	}
+	host, ok := paths.ProcessPath(mountinfo, int(stx.Mnt_id), path)
+	if !ok {
+		return path, true
+	}
+	return host, false
 }
 
 // startTicks returns the start time in clock ticks of the process pid.

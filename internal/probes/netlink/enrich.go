@@ -3,8 +3,6 @@ package netlink
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"time"
 
@@ -204,50 +202,13 @@ func (p *Provider) readExec(pid uint32, at uint64) (execInfo, error) {
 	x.args, x.argc, x.argsCut, err1 = d.cmdline()
 	x.cwd, err2 = d.link("cwd")
 	x.argsOK, x.cwdOK = err1 == nil, err2 == nil
-	if x.cwdOK {
-		x.cwd, x.cwdView, x.cwdUnknown = p.hostView(d, "cwd", x.cwd)
+	if x.cwdOK && p.mounts != nil {
+		view := x.cwd
+		if x.cwd, x.cwdUnknown = proc.HostView(p.mounts, d.fd, "cwd", view); x.cwd != view {
+			x.cwdView = view
+		}
 	}
 	return x, nil
-}
-
-// hostView names the host's view of path, which readlink of d's link gave
-// as the process's mount tree shows it, when the file is on a mount that
-// is not the host's (the process is in another mount namespace: a
-// container): the process's mount table says which file system and
-// directory that mount shows, and the host's where the host sees them. It
-// returns the host's view, and the process's when it differs; or the
-// process's view, unknown, when the host's cannot be named. Without the
-// host's mount table the path is returned as it is (the provider could not
-// read it at start).
-func (p *Provider) hostView(d procDir, link, path string) (host, view string, unknown bool) {
-	if p.mounts == nil {
-		return path, "", false
-	}
-	var stx unix.Statx_t
-	if err := unix.Statx(d.fd, link, 0, unix.STATX_MNT_ID, &stx); err != nil || stx.Mask&unix.STATX_MNT_ID == 0 {
-		return path, "", false
-	}
-	if p.mounts.HostMount(int(stx.Mnt_id)) {
-		return path, "", false
-	}
-	fd, err := unix.Openat(d.fd, "mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return path, "", true
-	}
-	f := os.NewFile(uintptr(fd), "mountinfo")
-	mountinfo, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return path, "", true
-	}
-	h, ok := p.mounts.ProcessPath(mountinfo, int(stx.Mnt_id), path)
-	switch {
-	case !ok:
-		return path, "", true
-	case h == path:
-		return path, "", false
-	}
-	return h, path, false
 }
 
 // exec: the kernel gives only the pid. The arguments, working directory and
