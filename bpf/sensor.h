@@ -292,7 +292,7 @@ struct file_record {
 	__u16 walk1_len;
 	__u16 str2_len;
 	__u16 walk2_len;
-	__u32 mnt_ns; /* the process's mount namespace (inode number) when it is not the host's, else 0 */
+	__u32 mnt_ns; /* the process's mount namespace (inode number) */
 	struct walk_origin origin1; /* FLAG_PATH1_FOREIGN */
 	struct walk_origin origin2; /* FLAG_PATH2_FOREIGN */
 	__u8 data[];

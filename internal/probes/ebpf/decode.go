@@ -129,8 +129,8 @@ type record struct {
 	// oldCredsUnknown: a credentials record whose thread had made no
 	// set*id call the kernel saw; the previous ids are the cache's.
 	oldCredsUnknown bool
-	// mntNS: a file record's process's mount namespace (inode number),
-	// when it is not the host's; tid: its thread.
+	// mntNS: a file record's process's mount namespace (inode number);
+	// tid: its thread.
 	mntNS, tid uint32
 }
 
@@ -900,7 +900,7 @@ func translate(h hostPaths, r record) {
 		if p.dev != 0 && (p.exact || p.check != "") && h != nil {
 			host, ok := h.HostPath(p.dev, p.fsPath)
 			if ok && !p.exact {
-				ok = r.mntNS != 0 && checkName(procDirs(ev.Process.PID, r.tid, ev.Process.ParentPID), r.mntNS, p.from, host, p.check)
+				ok = checkName(procDirs(ev.Process.PID, r.tid, ev.Process.ParentPID), r.mntNS, p.from, host, p.check)
 			}
 			if ok {
 				if host == "/" && strings.HasPrefix(p.suffix, "/") {
