@@ -321,7 +321,8 @@ const (
 
 // PreviousIDAttrs are the names of the previous ids of a credentials
 // change, which a provider lists in Incomplete together when it does not
-// know them.
+// know them: effective, real, saved and file-system user id, then the same
+// group ids (the exporter's order).
 func PreviousIDAttrs() []string {
 	return []string{
 		"sensor.process.previous.user.id", "sensor.process.previous.real_user.id",

@@ -58,16 +58,8 @@ const (
 	attrExitSignal     = "sensor.process.exit.signal"
 	attrExitCoreDumped = "sensor.process.exit.core_dumped"
 
-	attrPreviousUserID       = "sensor.process.previous.user.id"
-	attrPreviousRealUserID   = "sensor.process.previous.real_user.id"
-	attrPreviousSavedUserID  = "sensor.process.previous.saved_user.id"
-	attrPreviousFSUserID     = "sensor.process.previous.fs_user.id"
-	attrPreviousGroupID      = "sensor.process.previous.group.id"
-	attrPreviousRealGroupID  = "sensor.process.previous.real_group.id"
-	attrPreviousSavedGroupID = "sensor.process.previous.saved_group.id"
-	attrPreviousFSGroupID    = "sensor.process.previous.fs_group.id"
-	attrSyscallID            = "sensor.syscall.id"
-	attrSyscallName          = "sensor.syscall.name"
+	attrSyscallID   = "sensor.syscall.id"
+	attrSyscallName = "sensor.syscall.name"
 
 	attrTruncated = "sensor.truncated"
 
@@ -246,14 +238,7 @@ func (m *eventMapper) process(p *event.Process, truncated []string) {
 		a.putStr(attrCreationTime, m.startTimeStr)
 	}
 	if c := p.Credentials; c != nil {
-		a.putInt(attrUserID, int64(c.EUID))
-		a.putInt(attrRealUserID, int64(c.UID))
-		a.putInt(attrSavedUserID, int64(c.SUID))
-		a.putInt(attrFSUserID, int64(c.FSUID))
-		a.putInt(attrGroupID, int64(c.EGID))
-		a.putInt(attrRealGroupID, int64(c.GID))
-		a.putInt(attrSavedGroupID, int64(c.SGID))
-		a.putInt(attrFSGroupID, int64(c.FSGID))
+		a.ids(&idAttrs, c)
 		if p.LoginUID != event.NoLoginUID {
 			a.putInt(attrLoginUserID, int64(p.LoginUID))
 		}
@@ -310,16 +295,24 @@ func (a *attrList) exit(e *event.Exit, at time.Time) {
 	}
 }
 
+// idAttrs and previousIDAttrs name the ids of event.Credentials, in the
+// order ids puts them: effective, real, saved and file-system user id, then
+// the same group ids.
+var (
+	idAttrs = [8]string{attrUserID, attrRealUserID, attrSavedUserID, attrFSUserID,
+		attrGroupID, attrRealGroupID, attrSavedGroupID, attrFSGroupID}
+	previousIDAttrs = [8]string(event.PreviousIDAttrs())
+)
+
+// ids puts the eight ids of c under names.
+func (a *attrList) ids(names *[8]string, c *event.Credentials) {
+	for i, id := range [8]uint32{c.EUID, c.UID, c.SUID, c.FSUID, c.EGID, c.GID, c.SGID, c.FSGID} {
+		a.putInt(names[i], int64(id))
+	}
+}
+
 func (a *attrList) credentialsChange(c *event.CredentialsChange) {
-	prev := &c.Previous
-	a.putInt(attrPreviousUserID, int64(prev.EUID))
-	a.putInt(attrPreviousRealUserID, int64(prev.UID))
-	a.putInt(attrPreviousSavedUserID, int64(prev.SUID))
-	a.putInt(attrPreviousFSUserID, int64(prev.FSUID))
-	a.putInt(attrPreviousGroupID, int64(prev.EGID))
-	a.putInt(attrPreviousRealGroupID, int64(prev.GID))
-	a.putInt(attrPreviousSavedGroupID, int64(prev.SGID))
-	a.putInt(attrPreviousFSGroupID, int64(prev.FSGID))
+	a.ids(&previousIDAttrs, &c.Previous)
 	if c.SyscallID != 0 {
 		a.putInt(attrSyscallID, int64(c.SyscallID))
 	}
