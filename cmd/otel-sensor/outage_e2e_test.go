@@ -208,48 +208,42 @@ func waitDelivered(t *testing.T, got *arrivals, up time.Time, done func() bool, 
 	t.Logf("delivered %v after the collector returned (%d records)", time.Since(up).Round(time.Millisecond), got.recordCount())
 }
 
-// queueEmptiedAfter reports whether a metrics export taken after since
-// says the persistent queue is empty.
+// firstPoints calls f with the first data point of every sum named name in
+// all, and the metrics exported with it.
+func firstPoints(all []pmetric.Metrics, name string, f func(dp pmetric.NumberDataPoint, ms pmetric.MetricSlice)) {
+	for _, md := range all {
+		for i := range md.ResourceMetrics().Len() {
+			sms := md.ResourceMetrics().At(i).ScopeMetrics()
+			for j := range sms.Len() {
+				ms := sms.At(j).Metrics()
+				for k := range ms.Len() {
+					if m := ms.At(k); m.Name() == name && m.Sum().DataPoints().Len() > 0 {
+						f(m.Sum().DataPoints().At(0), ms)
+					}
+				}
+			}
+		}
+	}
+}
+
 // reportingRuns counts the sensor runs whose sensor.events are in all: one
 // start time each.
 func reportingRuns(all []pmetric.Metrics) int {
 	starts := map[pcommon.Timestamp]bool{}
-	for _, md := range all {
-		for i := range md.ResourceMetrics().Len() {
-			sms := md.ResourceMetrics().At(i).ScopeMetrics()
-			for j := range sms.Len() {
-				ms := sms.At(j).Metrics()
-				for k := range ms.Len() {
-					if m := ms.At(k); m.Name() == "sensor.events" && m.Sum().DataPoints().Len() > 0 {
-						starts[m.Sum().DataPoints().At(0).StartTimestamp()] = true
-					}
-				}
-			}
-		}
-	}
+	firstPoints(all, "sensor.events", func(dp pmetric.NumberDataPoint, _ pmetric.MetricSlice) {
+		starts[dp.StartTimestamp()] = true
+	})
 	return len(starts)
 }
 
+// queueEmptiedAfter reports whether a metrics export taken after since
+// says the persistent queue is empty.
 func queueEmptiedAfter(all []pmetric.Metrics, since time.Time) bool {
-	for _, md := range all {
-		for i := range md.ResourceMetrics().Len() {
-			sms := md.ResourceMetrics().At(i).ScopeMetrics()
-			for j := range sms.Len() {
-				ms := sms.At(j).Metrics()
-				for k := range ms.Len() {
-					m := ms.At(k)
-					if m.Name() != "sensor.exporter.persistent_queue.size" || m.Sum().DataPoints().Len() == 0 {
-						continue
-					}
-					dp := m.Sum().DataPoints().At(0)
-					if dp.Timestamp().AsTime().After(since) && dp.IntValue() == 0 {
-						return true
-					}
-				}
-			}
-		}
-	}
-	return false
+	emptied := false
+	firstPoints(all, "sensor.exporter.persistent_queue.size", func(dp pmetric.NumberDataPoint, _ pmetric.MetricSlice) {
+		emptied = emptied || dp.Timestamp().AsTime().After(since) && dp.IntValue() == 0
+	})
+	return emptied
 }
 
 // waitUntil blocks until the wall clock reaches when.
@@ -423,20 +417,9 @@ func lastCounts(all []pmetric.Metrics, stops []time.Time) []sensorCounts {
 		ms        pmetric.MetricSlice
 	}
 	var points []point
-	for _, md := range all {
-		for i := range md.ResourceMetrics().Len() {
-			sms := md.ResourceMetrics().At(i).ScopeMetrics()
-			for j := range sms.Len() {
-				ms := sms.At(j).Metrics()
-				for k := range ms.Len() {
-					if m := ms.At(k); m.Name() == "sensor.events" && m.Sum().DataPoints().Len() > 0 {
-						dp := m.Sum().DataPoints().At(0)
-						points = append(points, point{dp.StartTimestamp(), dp.Timestamp(), ms})
-					}
-				}
-			}
-		}
-	}
+	firstPoints(all, "sensor.events", func(dp pmetric.NumberDataPoint, ms pmetric.MetricSlice) {
+		points = append(points, point{dp.StartTimestamp(), dp.Timestamp(), ms})
+	})
 	starts := map[pcommon.Timestamp]bool{}
 	for _, p := range points {
 		starts[p.start] = true
