@@ -29,6 +29,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,12 +84,15 @@ type options struct {
 	// times; 0 turns it off.
 	busyLimit   float64
 	busyRetries int
+	// receiverGOGC: the garbage collector settings (GOGC) of the receiver,
+	// each a run of its own; 100 is Go's default.
+	receiverGOGC []int
 }
 
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("throughput", flag.ContinueOnError)
 	var o options
-	var rates, trans, cfgs, sensors string
+	var rates, trans, cfgs, sensors, gogc string
 	fs.StringVar(&sensors, "sensor", "bin/otel-sensor", "the sensor binary; or a comma-separated list of `LABEL=PATH` builds to compare, run in turn within every repeat (each label prefixes the config in the report)")
 	fs.StringVar(&rates, "rates", "50k,100k,150k,max", "target workload rates in events/s (k = 1000); max: unthrottled")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long the workload runs at each rate")
@@ -99,6 +104,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.perfDir, "perf", "", "record `DIR`/run-N.data with perf record -g on the sensor during each workload")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (output files of the file transport)")
 	fs.Float64Var(&o.busyLimit, "busy-limit", 0, "run a run again when other jobs took more than this `PERCENT` of a CPU during its workload, or another otel-sensor ran (0: never)")
+	fs.StringVar(&gogc, "receiver-gogc", "100", "the receiver's garbage collector setting (GOGC, a percentage; 100 is Go's default); a comma-separated list runs each in turn and labels the config with it")
 	fs.IntVar(&o.busyRetries, "busy-retries", 3, "how many times a busy run is run again at most (with -busy-limit)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -114,6 +120,9 @@ func parseFlags(args []string) (options, error) {
 		return o, err
 	}
 	if o.transports, err = parseList(trans, "transport", transports); err != nil {
+		return o, err
+	}
+	if o.receiverGOGC, err = parseGOGC(gogc); err != nil {
 		return o, err
 	}
 	names := make([]string, 0, len(configs))
@@ -186,6 +195,19 @@ func parseRates(s string) ([]float64, error) {
 	return rates, nil
 }
 
+// parseGOGC reads -receiver-gogc: percentages from 10 to 10000.
+func parseGOGC(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 10 || v > 10000 {
+			return nil, fmt.Errorf("-receiver-gogc: %q is not a percentage from 10 to 10000", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 func parseList(s, what string, allowed []string) ([]string, error) {
 	var out []string
 	for f := range strings.SplitSeq(s, ",") {
@@ -254,10 +276,13 @@ func run(args []string) int {
 				// rate always runs first or after the heaviest one.
 				for i := range o.rates {
 					rate := o.rates[(i+rep)%len(o.rates)]
-					// Builds in turn, their order rotated too: each
-					// pair of runs sees the same machine.
-					for j := range o.sensors {
-						sb := o.sensors[(j+rep+i)%len(o.sensors)]
+					// Builds and receiver settings in turn, their order
+					// rotated too: each pair of runs sees the same
+					// machine.
+					for j := range len(o.sensors) * len(o.receiverGOGC) {
+						k := (j + rep + i) % (len(o.sensors) * len(o.receiverGOGC))
+						sb := o.sensors[k%len(o.sensors)]
+						gogc := o.receiverGOGC[k/len(o.sensors)]
 						if ctx.Err() != nil {
 							fmt.Fprintln(os.Stderr, "throughput: interrupted")
 							return 1
@@ -266,7 +291,7 @@ func run(args []string) int {
 						for try := 0; ; try++ {
 							n++
 							var err error
-							res, err = b.runOne(ctx, runSpec{n: n, repeat: rep + 1, sensor: sb, config: cfg, transport: tr, rate: rate})
+							res, err = b.runOne(ctx, runSpec{n: n, repeat: rep + 1, sensor: sb, config: cfg, transport: tr, rate: rate, receiverGOGC: gogc})
 							if err != nil {
 								fmt.Fprintf(os.Stderr, "throughput: run %d (%s, %s, %s, %s/s): %v\n", n, sb.path, cfg, tr, rateLabel(rate), err)
 								return 1
@@ -305,6 +330,7 @@ type runSpec struct {
 	sensor            sensorBin
 	config, transport string
 	rate              float64
+	receiverGOGC      int
 }
 
 // runOne runs the sensor, the receiver and the workload once.
@@ -312,6 +338,9 @@ func (b *bench) runOne(ctx context.Context, spec runSpec) (runResult, error) {
 	label := spec.config
 	if spec.sensor.label != "" {
 		label = spec.sensor.label + "/" + spec.config
+	}
+	if len(b.opts.receiverGOGC) > 1 || spec.receiverGOGC != 100 {
+		label += fmt.Sprintf(", receiver GOGC=%d", spec.receiverGOGC)
 	}
 	res := runResult{Config: label, Transport: spec.transport, Rate: spec.rate, Repeat: spec.repeat, Received: -1}
 	dir := filepath.Join(b.tmp, fmt.Sprintf("run-%d", spec.n))
@@ -324,6 +353,9 @@ func (b *bench) runOne(ctx context.Context, spec runSpec) (runResult, error) {
 		return res, err
 	}
 
+	// The receiver runs in this process: its garbage collector is the
+	// harness's.
+	debug.SetGCPercent(spec.receiverGOGC)
 	recv, err := startReceiver(target)
 	if err != nil {
 		return res, err
@@ -400,7 +432,7 @@ func (b *bench) runOne(ctx context.Context, spec runSpec) (runResult, error) {
 		w.kill()
 		return res, err
 	}
-	h0 := selfCPU()
+	h0, gc0 := selfCPU(), gcCycles()
 	m0, err := readMachineCPU()
 	if err != nil {
 		w.kill()
@@ -414,7 +446,7 @@ func (b *bench) runOne(ctx context.Context, spec runSpec) (runResult, error) {
 	wr, err := w.result()
 	t1 := time.Now()
 	s1, _ := readCPU(sensor.pid)
-	h1 := selfCPU()
+	h1, gc1 := selfCPU(), gcCycles()
 	m1, _ := readMachineCPU()
 	if perf != nil {
 		perf.stop()
@@ -476,6 +508,7 @@ func (b *bench) runOne(ctx context.Context, spec runSpec) (runResult, error) {
 	res.LoadWall, res.AllWall = t1.Sub(t0), t2.Sub(t0)
 	res.SensorLoad, res.SensorAll = s1.Sub(s0), s2.Sub(s0)
 	res.HarnessLoad, res.HarnessAll = h1-h0, h2-h0
+	res.HarnessGCs = gc1 - gc0
 	res.Machine = m1.Sub(m0)
 	res.TotalRecords = recv.total.Load()
 	res.Counts = recv.lastCounts()
@@ -510,6 +543,14 @@ func (b *bench) runOne(ctx context.Context, spec runSpec) (runResult, error) {
 // idleStop ends the wait for records when none arrived for this long:
 // the missing ones were dropped.
 const idleStop = 2 * time.Second
+
+// gcCycles is how many garbage collections this process (the receiver's)
+// has completed.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
 
 func selfCPU() time.Duration {
 	var ru syscall.Rusage

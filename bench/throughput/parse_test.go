@@ -66,6 +66,18 @@ func TestParseRates(t *testing.T) {
 	}
 }
 
+func TestParseGOGC(t *testing.T) {
+	got, err := parseGOGC("100, 400")
+	if err != nil || !slices.Equal(got, []int{100, 400}) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "off", "5", "100,", "20000"} {
+		if _, err := parseGOGC(bad); err == nil {
+			t.Errorf("parseGOGC(%q): no error", bad)
+		}
+	}
+}
+
 func TestCountOccurrences(t *testing.T) {
 	needle := []byte(`"stringValue":"/tmp/x/target"`)
 	var sb strings.Builder

@@ -44,6 +44,9 @@ type runResult struct {
 	LoadWall, AllWall       time.Duration
 	SensorLoad, SensorAll   cpuTimes
 	HarnessLoad, HarnessAll time.Duration
+	// HarnessGCs is how many garbage collections the harness (the
+	// receiver) made during the workload.
+	HarnessGCs uint64
 	// Machine is the CPU time of the whole machine during the workload.
 	Machine machineCPU
 
@@ -135,12 +138,12 @@ func (r runResult) line() string {
 		extra = fmt.Sprintf("; discard server: %d requests, %d bytes", r.Requests, r.Bytes)
 	}
 	return fmt.Sprintf("%-7s %-13s rate %-6s #%d: produced %d (%.0f/s), received %s, records %d, delivered %.0f/s, drain %v, dropped %s; "+
-		"sensor CPU %.1f µs/event (user %v sys %v), %.0f%% of a CPU under load; harness %.0f%%, workload %.0f%%, others %.0f%% (steal %.0f%%), other events %d; "+
+		"sensor CPU %.1f µs/event (user %v sys %v), %.0f%% of a CPU under load; harness %.0f%% (%d GCs), workload %.0f%%, others %.0f%% (steal %.0f%%), other events %d; "+
 		"VmHWM %.1f MiB after the drain, %.1f MiB at exit; stop %v; other sensors %d; warnings %d%s",
 		r.Config, r.Transport, rateLabel(r.Rate), r.Repeat, r.Produced, r.workloadRate(), recv, r.TotalRecords, r.deliveredRate(),
 		r.Drain.Round(time.Millisecond), drops,
 		float64(r.cpuPerEvent().Nanoseconds())/1000, r.SensorAll.User, r.SensorAll.System, share(r.SensorLoad.Total(), r.LoadWall),
-		share(r.HarnessLoad, r.LoadWall), share(r.WorkloadCPU, r.WorkloadElapsed),
+		share(r.HarnessLoad, r.LoadWall), r.HarnessGCs, share(r.WorkloadCPU, r.WorkloadElapsed),
 		share(r.foreignCPU(), r.LoadWall), share(r.Machine.Steal, r.LoadWall), r.otherEvents(),
 		mib(r.HWM), mib(r.PeakRSS), r.StopTook.Round(time.Millisecond), r.Others, r.Warnings, extra)
 }
