@@ -483,7 +483,9 @@ func TestExecPaths(t *testing.T) {
 }
 
 // exit_group() with many live threads: all threads die at once on both CPUs,
-// and the process still ends exactly once.
+// and the process still ends exactly once. A process is its pid and its start
+// time: pids here wrap at 32768, and on a machine that forks fast another
+// process may take one of these pids while the test runs.
 func TestExitGroupWithLiveThreadsEndsOnce(t *testing.T) {
 	_, c := startProvider(t, Options{})
 	script := "import os, threading, time\n" +
@@ -496,7 +498,13 @@ func TestExitGroupWithLiveThreadsEndsOnce(t *testing.T) {
 		pids[uint32(cmd.Process.Pid)] = true
 	}
 	// python3 is started by env: the pid execs python in place.
+	started := map[uint32]time.Time{}
 	for pid := range pids {
+		ex := c.waitFor(t, "exec", func(ev *event.Event) bool { return ev.Kind == event.KindExec && ev.Process.PID == pid })
+		if ex.Process.StartTime.IsZero() {
+			t.Fatalf("pid %d: exec without a start time", pid)
+		}
+		started[pid] = ex.Process.StartTime
 		c.waitFor(t, "exit", func(ev *event.Event) bool { return ev.Kind == event.KindExit && ev.Process.PID == pid })
 	}
 	c.mu.Lock()
@@ -504,14 +512,19 @@ func TestExitGroupWithLiveThreadsEndsOnce(t *testing.T) {
 	exits := map[uint32][]*event.Event{}
 	for _, ev := range c.events {
 		if ev.Kind == event.KindExit && pids[ev.Process.PID] {
+			if !ev.Process.StartTime.Equal(started[ev.Process.PID]) {
+				t.Logf("pid %d reused: a process started %s (comm %q) ended too", ev.Process.PID,
+					ev.Process.StartTime.Format(time.RFC3339Nano), ev.Process.Comm)
+				continue
+			}
 			exits[ev.Process.PID] = append(exits[ev.Process.PID], ev)
 			if ev.Exit.Code != 5 {
 				t.Errorf("pid %d exit code %d, want 5", ev.Process.PID, ev.Exit.Code)
 			}
 		}
 	}
-	for pid, evs := range exits {
-		if len(evs) != 1 {
+	for pid := range pids {
+		if evs := exits[pid]; len(evs) != 1 {
 			t.Errorf("pid %d ended %d times:", pid, len(evs))
 			for _, ev := range evs {
 				t.Errorf("  at %s: started %s, parent %d, comm %q, code %d, signal %d",
