@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,5 +205,81 @@ func TestOTLPConfigErrorsExit2(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With the collector down until the end, the sensor still exits within its
+// bound, and its last log line counts what it accepted and dropped, by stage
+// and reason: the metrics that would say so cannot reach the collector.
+func TestExitSummaryWithCollectorDown(t *testing.T) {
+	kerneltest.Require(t)
+	bin := buildSensor(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	l.Close() // nothing listens there any more: every export is refused
+	logFile := filepath.Join(t.TempDir(), "sensor.log")
+	sensor := startSensorLogFile(t, bin, logFile, []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_SENSOR_LOG__OUTPUT=" + logFile, "OTEL_SENSOR_LOG__FORMAT=json",
+	})
+	const runs = 5
+	for range runs {
+		if err := exec.Command("/bin/true", "exit-summary-marker").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	sensor.Process.Signal(syscall.SIGTERM)
+	err = sensor.Wait()
+	took := time.Since(start)
+	// The flush gives up after its bound; stopping on SIGTERM still exits 0.
+	if err != nil {
+		t.Errorf("exit: %v, want exit 0", err)
+	}
+	if took > 20*time.Second {
+		t.Errorf("the sensor took %v to stop", took)
+	}
+
+	var summary struct {
+		Level, Msg      string
+		Events, Dropped uint64
+		Drops           string
+	}
+	b, _ := os.ReadFile(logFile)
+	flushWarned := false
+	for line := range strings.Lines(string(b)) {
+		var l struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &l) != nil {
+			continue
+		}
+		flushWarned = flushWarned || l.Level == "WARN" && l.Msg == "flush incomplete"
+		if l.Msg == "stopped" {
+			if err := json.Unmarshal([]byte(line), &summary); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+		}
+	}
+	if summary.Msg == "" || !flushWarned {
+		t.Fatalf("no \"flush incomplete\" warning or no \"stopped\" line in the log:\n%s", b)
+	}
+	// Every event accepted was dropped, and each drop names its stage,
+	// reason and event; the runs above are among them.
+	if summary.Level != "WARN" || summary.Events < 3*runs || summary.Dropped < summary.Events {
+		t.Errorf("summary %+v: want WARN, at least %d events, all of them dropped", summary, 3*runs)
+	}
+	var sum uint64
+	for f := range strings.FieldsSeq(summary.Drops) {
+		name, count, ok := strings.Cut(f, "=")
+		n, err := strconv.ParseUint(count, 10, 64)
+		if parts := strings.Split(name, "/"); !ok || err != nil || len(parts) != 3 {
+			t.Errorf("drop %q is not stage/reason/event=count", f)
+		}
+		sum += n
+	}
+	if sum != summary.Dropped || !strings.Contains(summary.Drops, "/process.exec=") {
+		t.Errorf("drops %q sum to %d, want %d with process.exec among them", summary.Drops, sum, summary.Dropped)
 	}
 }

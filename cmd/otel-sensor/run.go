@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -121,9 +122,13 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
-		if serr := pipe.Shutdown(sctx); serr != nil && err == nil {
-			err = fmt.Errorf("flush: %w", serr)
+		// A flush cut short (the collector away past the bound) is not a
+		// failure of the run: the summary counts what it dropped, and the
+		// exit stays 0 as the contract says.
+		if serr := pipe.Shutdown(sctx); serr != nil {
+			log.Warn("flush incomplete", "error", serr)
 		}
+		logStopped(log, pipe.Status())
 	}()
 
 	var reloaded reloads
@@ -179,6 +184,28 @@ func run(ctx context.Context, cfg config.Config, reload func() (config.Config, e
 		return fmt.Errorf("stop %s provider: %w", active.Name(), err)
 	}
 	return nil
+}
+
+// logStopped says what the run accepted and what it dropped, by stage and
+// reason: the last metrics cannot reach a collector that is down.
+func logStopped(log *slog.Logger, st export.Status) {
+	args := []any{"events", st.EventsTotal, "dropped", st.DroppedTotal}
+	if len(st.Drops) == 0 {
+		log.Info("stopped", args...)
+		return
+	}
+	var b strings.Builder
+	for i, d := range st.Drops {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(d.Stage + "/" + d.Reason)
+		if d.EventName != "" {
+			b.WriteString("/" + d.EventName)
+		}
+		fmt.Fprintf(&b, "=%d", d.Count)
+	}
+	log.Warn("stopped", append(args, "drops", b.String())...)
 }
 
 // applyExclusions sets the configured exclusions in the eBPF provider. A

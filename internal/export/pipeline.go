@@ -241,6 +241,10 @@ func (p *Pipeline) launch(ctx context.Context) {
 	go p.send(runCtx)
 }
 
+// cancelGrace is how long Shutdown past its deadline waits for the
+// cancelled exports to return.
+const cancelGrace = time.Second
+
 // Shutdown stops accepting events, exports every queued event, exports the
 // metrics a last time and shuts the Exporter down. When ctx ends first, the
 // exports in flight are cancelled and the events not yet exported are
@@ -265,6 +269,14 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 	case <-p.done:
 	case <-ctx.Done():
 		err = fmt.Errorf("drain pipeline: %w", ctx.Err())
+		// The exports still in flight are cancelled and count their
+		// events as dropped on the way out; wait a moment for that, so
+		// that Status has every drop.
+		p.cancel()
+		select {
+		case <-p.done:
+		case <-time.After(cancelGrace):
+		}
 	}
 	p.cancel()
 	if serr := p.exp.Shutdown(ctx); serr != nil {
@@ -290,13 +302,19 @@ type Status struct {
 	PersistentQueued, PersistentCapacity int64
 	// LastError is the error of the last export, nil when it succeeded.
 	LastError error
+	// Drops are the non-zero series of sensor.events.dropped.
+	Drops []probes.Drop
 }
 
 // Status returns the pipeline's current totals.
 func (p *Pipeline) Status() Status {
 	var dropped uint64
+	var drops []probes.Drop
 	for _, d := range p.drops() {
 		dropped += d.Count
+		if d.Count > 0 {
+			drops = append(drops, d)
+		}
 	}
 	p.errMu.Lock()
 	lastErr := p.lastErr
@@ -307,6 +325,7 @@ func (p *Pipeline) Status() Status {
 		Queued:        len(p.queue),
 		QueueCapacity: cap(p.queue),
 		LastError:     lastErr,
+		Drops:         drops,
 	}
 	if qr, ok := p.exp.(QueueReporter); ok {
 		if size, capacity, ok := qr.QueueBytes(); ok {

@@ -507,11 +507,24 @@ func TestPipelineShutdownDeadline(t *testing.T) {
 	if err := p.Shutdown(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Shutdown past its deadline: %v, want context.Canceled", err)
 	}
-	<-p.done
-	// Nothing vanished: every accepted event is counted as dropped.
-	if st := p.Status(); st.EventsTotal != 10 || st.DroppedTotal != 10 {
+	// Nothing vanished: when Shutdown returns, every accepted event is
+	// counted as dropped (the summary the sensor logs at exit reads them
+	// then), by its stage and reason.
+	st := p.Status()
+	if st.EventsTotal != 10 || st.DroppedTotal != 10 {
 		t.Errorf("status = %+v, want 10 accepted and 10 dropped", st)
 	}
+	var n uint64
+	for _, d := range st.Drops {
+		if d.Stage == "" || d.Reason == "" || d.EventName != "process.exec" || d.Count == 0 {
+			t.Errorf("drop %+v", d)
+		}
+		n += d.Count
+	}
+	if n != st.DroppedTotal {
+		t.Errorf("drops %+v sum to %d, want %d", st.Drops, n, st.DroppedTotal)
+	}
+	<-p.done
 }
 
 func TestPipelineLifecycle(t *testing.T) {
