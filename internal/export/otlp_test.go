@@ -517,9 +517,16 @@ func TestOTLPShutdownEndsRetries(t *testing.T) {
 	c := &OTLPConfig{Endpoint: "http://" + addr, Retry: RetryConfig{InitialInterval: time.Hour, MaxElapsedTime: -1}}
 	waiting := make(chan struct{})
 	var once sync.Once
+	var mu sync.Mutex
+	var failed []string
 	log := slog.New(handlerFunc(func(r slog.Record) {
 		if strings.Contains(r.Message, "Will retry") {
 			once.Do(func() { close(waiting) })
+		}
+		if strings.Contains(r.Message, "Exporting failed") {
+			mu.Lock()
+			failed = append(failed, r.Message)
+			mu.Unlock()
 		}
 	}))
 	o, err := NewOTLP(context.Background(), OTLPOptions{Logs: c, Logger: log})
@@ -544,6 +551,18 @@ func TestOTLPShutdownEndsRetries(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("export still waiting 10s after Shutdown")
 	}
+	// The failure is logged without the Collector's advice to enable a
+	// setting the sensor has not.
+	mu.Lock()
+	for _, m := range failed {
+		if strings.Contains(m, "Try enabling") || strings.Contains(m, "sending_queue") {
+			t.Errorf("logged %q", m)
+		}
+	}
+	if len(failed) == 0 {
+		t.Error("the failed export was not logged")
+	}
+	mu.Unlock()
 	if err := o.Shutdown(context.Background()); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
 	}

@@ -28,6 +28,12 @@ const (
 // when it is full), and one its consumer ended with ("Dropping data", also
 // when shutdown interrupted the retries and the batch stays on disk).
 const (
+	// collectorAdvice starts what exporterhelper appends to its failure
+	// message: " Try enabling sending_queue ..." and " Try enabling
+	// retry_on_failure ...", settings of a Collector's configuration that
+	// the sensor's has not (its queue and retries are export.* and otlp.*),
+	// so the bridge cuts it.
+	collectorAdvice      = " Try enabling "
 	rejectingDataMessage = "Exporting failed. Rejecting data."
 	droppingDataMessage  = "Exporting failed. Dropping data."
 	shutdownErrorText    = "interrupted due to shutdown"
@@ -81,7 +87,7 @@ func (c *zapBridge) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if c.log == nil {
 		return nil
 	}
-	message := e.Message
+	message, _, _ := strings.Cut(e.Message, collectorAdvice)
 	if c.queued {
 		err := fieldError(fields)
 		switch {
