@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/config/configmiddleware"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
@@ -182,14 +183,19 @@ func NewOTLP(ctx context.Context, opts OTLPOptions) (_ *OTLP, err error) {
 			o.close(context.WithoutCancel(ctx))
 		}
 	}()
-	var host component.Host = nopHost{}
+	host := exporterHost{}
 	if q := opts.PersistentQueue; q != nil {
 		core := &zapBridge{log: opts.Logger, prefix: "persistent queue: "}
 		if o.storage, err = startQueueStorage(ctx, *q, zap.New(core)); err != nil {
 			return nil, err
 		}
 		o.telemetry = newQueueTelemetry()
-		host = o.storage
+		host[storageID()] = o.storage
+	}
+	for signal, c := range map[string]*OTLPConfig{"logs": opts.Logs, "metrics": opts.Metrics} {
+		if c != nil {
+			host[reconnectID(signal)] = reconnect{maxDelay: c.Retry.backoff().MaxInterval}
+		}
 	}
 	if opts.Logs != nil {
 		set, factory, cfg, err := o.collectorConfig(*opts.Logs, "logs", opts)
@@ -273,6 +279,7 @@ func (o *OTLP) collectorConfig(c OTLPConfig, signal string, opts OTLPOptions) (e
 		gc.ClientConfig.Headers = headers
 		gc.ClientConfig.TLS = tls
 		gc.ClientConfig.TLS.Insecure = insecure
+		gc.ClientConfig.Middlewares = []configmiddleware.Config{{ID: reconnectID(signal)}}
 		if err := gc.Validate(); err != nil {
 			return exporter.Settings{}, nil, nil, fmt.Errorf("endpoint %q: %w", c.Endpoint, err)
 		}
@@ -556,7 +563,3 @@ func (o *OTLP) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// nopHost is the component.Host of exporters that use no extensions.
-type nopHost struct{}
-
-func (nopHost) GetExtensions() map[component.ID]component.Component { return nil }

@@ -696,3 +696,51 @@ func TestOTLPOutageLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// A collector that stays away: gRPC tries to connect again and again, and
+// the wait between its attempts stops growing at otlp.retry.max_interval
+// instead of at gRPC's own 120 s, so a collector that comes back after a
+// long outage is found within that time. Here the cap is 1 s; gRPC's own
+// waits would be 1, 1.6, 2.6, 4.1, 6.6 s (±20%).
+func TestOTLPGRPCReconnectBackoffCapped(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	attempts := make(chan time.Time, 100)
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			attempts <- time.Now()
+			conn.Close() // not a gRPC server: the attempt fails
+		}
+	}()
+	c := &OTLPConfig{Endpoint: "http://" + l.Addr().String(), Retry: RetryConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: -1}}
+	o := newTestOTLP(t, OTLPOptions{Logs: c})
+	go o.ExportLogs(context.Background(), testLogs(1))
+	var times []time.Time
+	for len(times) < 7 {
+		select {
+		case at := <-attempts:
+			times = append(times, at)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d connection attempts, then none for 30 s", len(times))
+		}
+	}
+	// The sixth wait: about 1 s with the cap, about 10 s without.
+	if gap := times[6].Sub(times[5]); gap > 3*time.Second {
+		t.Errorf("waits between attempts: %v; the last is over the 1 s cap", gaps(times))
+	}
+}
+
+func gaps(times []time.Time) []time.Duration {
+	var out []time.Duration
+	for i := 1; i < len(times); i++ {
+		out = append(out, times[i].Sub(times[i-1]).Round(10*time.Millisecond))
+	}
+	return out
+}

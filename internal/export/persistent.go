@@ -146,7 +146,7 @@ func startQueueStorage(ctx context.Context, cfg PersistentQueueConfig, logger *z
 	if !ok {
 		return nil, fmt.Errorf("%w: %T is not a storage extension", ErrPersistentQueue, ext)
 	}
-	if err := ext.Start(ctx, nopHost{}); err != nil {
+	if err := ext.Start(ctx, exporterHost{}); err != nil {
 		return nil, fmt.Errorf("%w: directory %s: %w", ErrPersistentQueue, cfg.Directory, err)
 	}
 	return &queueStorage{ext: se}, nil
@@ -168,16 +168,7 @@ func (s *queueStorage) Start(context.Context, component.Host) error { return nil
 // clients by then.
 func (s *queueStorage) Shutdown(ctx context.Context) error { return s.ext.Shutdown(ctx) }
 
-// GetExtensions makes queueStorage the component.Host of the exporters:
-// exporterhelper finds the storage extension there by its ID.
-func (s *queueStorage) GetExtensions() map[component.ID]component.Component {
-	return map[component.ID]component.Component{storageID(): s}
-}
-
-var (
-	_ storage.Extension = (*queueStorage)(nil)
-	_ component.Host    = (*queueStorage)(nil)
-)
+var _ storage.Extension = (*queueStorage)(nil)
 
 // The exporterhelper telemetry the persistent queue is observed through:
 // its documented internal metrics, read from a manual reader.
