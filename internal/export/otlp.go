@@ -562,4 +562,3 @@ func (o *OTLP) close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
