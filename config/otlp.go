@@ -1,9 +1,12 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -253,9 +256,41 @@ func (c Config) validateOutputs() error {
 		if (s.CertFile == "") != (s.KeyFile == "") {
 			return bad("otlp.cert_file", "a client certificate for %s needs both cert_file and key_file", signal)
 		}
+		if err := c.checkTLSFiles(signal, s, bad); err != nil {
+			return err
+		}
 	}
 	if c.Output != "" && !console {
 		return bad("output", "is set (%s) but nothing is written to the console: events go to %s, metrics to %s", c.Output, c.LogsExporter(), c.MetricsExporter())
+	}
+	return nil
+}
+
+// checkTLSFiles reads the certificate files s names for signal, as the
+// exporter will, so that a file that is missing, unreadable or not what it
+// should be is a configuration error naming its key (otlp.ca_file, or
+// otlp.logs.ca_file when the signal has its own).
+func (c Config) checkTLSFiles(signal string, s OTLPSettings, bad func(key, format string, args ...any) error) error {
+	own := c.OTLP.signal(signal)
+	key := func(name, ownValue string) string {
+		if ownValue != "" {
+			return "otlp." + signal + "." + name
+		}
+		return "otlp." + name
+	}
+	if s.CAFile != "" {
+		b, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return bad(key("ca_file", own.CAFile), "%v", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			return bad(key("ca_file", own.CAFile), "%s holds no PEM certificate", s.CAFile)
+		}
+	}
+	if s.CertFile != "" && s.KeyFile != "" {
+		if _, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile); err != nil {
+			return bad(key("cert_file", own.CertFile), "%s and key_file %s: %v", s.CertFile, s.KeyFile, err)
+		}
 	}
 	return nil
 }

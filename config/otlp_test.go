@@ -7,11 +7,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otel-sensor/otel-sensor/internal/export/otlptest"
 )
 
 // Every standard variable sets its key; signal-specific ones set the
 // signal's section.
 func TestStandardEnvironmentVariables(t *testing.T) {
+	// The certificate files are read at validation: real ones, the
+	// signal's own different from the shared ones.
+	shared, logsOwn := otlptest.NewCerts(t), otlptest.NewCerts(t)
 	cfg, err := Load(Sources{Environ: []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector.example:4317",
 		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
@@ -19,18 +24,18 @@ func TestStandardEnvironmentVariables(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_COMPRESSION=gzip",
 		"OTEL_EXPORTER_OTLP_TIMEOUT=2500",
 		"OTEL_EXPORTER_OTLP_INSECURE=TRUE",
-		"OTEL_EXPORTER_OTLP_CERTIFICATE=/etc/ca.pem",
-		"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/etc/client.pem",
-		"OTEL_EXPORTER_OTLP_CLIENT_KEY=/etc/client-key.pem",
+		"OTEL_EXPORTER_OTLP_CERTIFICATE=" + shared.CAFile,
+		"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=" + shared.ClientCert,
+		"OTEL_EXPORTER_OTLP_CLIENT_KEY=" + shared.ClientKey,
 		"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=https://logs.example/custom/path",
 		"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/protobuf",
 		"OTEL_EXPORTER_OTLP_LOGS_HEADERS=x-tenant=red",
 		"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION=none",
 		"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT=700",
 		"OTEL_EXPORTER_OTLP_LOGS_INSECURE=false",
-		"OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE=/etc/logs-ca.pem",
-		"OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE=/etc/logs-client.pem",
-		"OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY=/etc/logs-client-key.pem",
+		"OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE=" + logsOwn.CAFile,
+		"OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE=" + logsOwn.ClientCert,
+		"OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY=" + logsOwn.ClientKey,
 		"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT=1500",
 		"OTEL_LOGS_EXPORTER=otlp",
 		"OTEL_METRICS_EXPORTER=console",
@@ -50,9 +55,9 @@ func TestStandardEnvironmentVariables(t *testing.T) {
 		Compression: "gzip",
 		Timeout:     2500 * time.Millisecond,
 		Insecure:    new(true),
-		CAFile:      "/etc/ca.pem",
-		CertFile:    "/etc/client.pem",
-		KeyFile:     "/etc/client-key.pem",
+		CAFile:      shared.CAFile,
+		CertFile:    shared.ClientCert,
+		KeyFile:     shared.ClientKey,
 	}
 	want.OTLP.Logs = OTLPSettings{
 		Endpoint:    "https://logs.example/custom/path",
@@ -61,9 +66,9 @@ func TestStandardEnvironmentVariables(t *testing.T) {
 		Compression: "none",
 		Timeout:     700 * time.Millisecond,
 		Insecure:    new(false),
-		CAFile:      "/etc/logs-ca.pem",
-		CertFile:    "/etc/logs-client.pem",
-		KeyFile:     "/etc/logs-client-key.pem",
+		CAFile:      logsOwn.CAFile,
+		CertFile:    logsOwn.ClientCert,
+		KeyFile:     logsOwn.ClientKey,
 	}
 	want.OTLP.Metrics = OTLPSettings{Timeout: 1500 * time.Millisecond}
 	if !reflect.DeepEqual(cfg, want) {
@@ -252,6 +257,8 @@ func FuzzParseHeaders(f *testing.F) {
 }
 
 func TestOTLPErrorsNameKeyAndSource(t *testing.T) {
+	certs := otlptest.NewCerts(t)
+	notPEM := writeFile(t, "not a certificate\n")
 	for _, tc := range []struct {
 		name   string
 		src    Sources
@@ -272,6 +279,10 @@ func TestOTLPErrorsNameKeyAndSource(t *testing.T) {
 		{"http endpoint without scheme", Sources{Environ: []string{"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=collector:4318"}}, "otlp.logs.endpoint", "effective configuration"},
 		{"grpc endpoint without port", Sources{Flags: []Flag{{Name: "--otlp-endpoint", Key: "otlp.endpoint", Value: "collector"}}}, "otlp.endpoint", "effective configuration"},
 		{"certificate without key", Sources{Environ: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=https://c:4317", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/c.pem"}}, "otlp.cert_file", "effective configuration"},
+		{"missing CA file", Sources{Environ: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=https://c:4317", "OTEL_EXPORTER_OTLP_CERTIFICATE=/nonexistent/ca.pem"}}, "otlp.ca_file", "effective configuration; value from environment variable OTEL_EXPORTER_OTLP_CERTIFICATE"},
+		{"CA file without a certificate", Sources{Environ: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=https://c:4317", "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE=" + notPEM}}, "otlp.logs.ca_file", "effective configuration; value from environment variable OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE"},
+		{"client key of another certificate", Sources{Environ: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=https://c:4317", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=" + certs.ClientCert, "OTEL_EXPORTER_OTLP_CLIENT_KEY=" + certs.ServerKey}}, "otlp.cert_file", "effective configuration"},
+		{"client certificate not PEM", Sources{File: writeFile(t, "otlp:\n  endpoint: https://c:4317\n  cert_file: "+notPEM+"\n  key_file: "+certs.ClientKey+"\n")}, "otlp.cert_file", "effective configuration"},
 		{"output with nothing on the console", Sources{Environ: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://c:4317"}, Flags: []Flag{{Name: "--output", Key: "output", Value: "/tmp/x"}}}, "output", "effective configuration"},
 		{"retry max below initial", Sources{Environ: []string{"OTEL_SENSOR_OTLP__RETRY__MAX_INTERVAL=1s"}}, "otlp.retry.max_interval", "effective configuration"},
 		{"bad header name in file", Sources{File: writeFile(t, "otlp:\n  headers:\n    \"a b\": c\n")}, "otlp.headers", "effective configuration"},
