@@ -1,7 +1,6 @@
 package export
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"golang.org/x/sys/unix"
+
+	"github.com/otel-sensor/otel-sensor/internal/osrelease"
 )
 
 // DefaultServiceName is service.name unless OTEL_SERVICE_NAME or
@@ -119,7 +120,7 @@ func DetectResource(opts ResourceOptions) (Resource, error) {
 	}
 	osRelease := opts.OSReleasePaths
 	if osRelease == nil {
-		osRelease = []string{"/etc/os-release", "/usr/lib/os-release"}
+		osRelease = osrelease.Files
 	}
 
 	res := Resource{Version: opts.Version}
@@ -242,56 +243,7 @@ func readOSRelease(paths []string) (map[string]string, error) {
 			errs = append(errs, err)
 			continue
 		}
-		return parseOSRelease(b), nil
+		return osrelease.Parse(string(b)), nil
 	}
 	return nil, errors.Join(errs...)
-}
-
-// parseOSRelease parses the os-release(5) format: newline-separated
-// shell-style KEY=value assignments, values optionally in single or double
-// quotes, '#' comments. Lines that are not assignments are ignored.
-func parseOSRelease(b []byte) map[string]string {
-	vars := make(map[string]string)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			continue
-		}
-		vars[k] = shellUnquote(v)
-	}
-	return vars
-}
-
-// shellUnquote undoes the quoting os-release(5) allows in a value.
-func shellUnquote(v string) string {
-	var b strings.Builder
-	var quote byte // the open quote, 0 outside quotes
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case quote == '\'':
-			if c == '\'' {
-				quote = 0
-			} else {
-				b.WriteByte(c)
-			}
-		case c == '\\' && i+1 < len(v) && (quote == 0 || strings.IndexByte("$`\"\\", v[i+1]) >= 0):
-			// Outside quotes a backslash escapes any character; inside
-			// double quotes only $ ` " and \ (as in sh).
-			i++
-			b.WriteByte(v[i])
-		case c == '"' && quote == '"':
-			quote = 0
-		case (c == '"' || c == '\'') && quote == 0:
-			quote = c
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

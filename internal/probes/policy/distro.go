@@ -1,6 +1,10 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/otel-sensor/otel-sensor/internal/osrelease"
+)
 
 // Distribution is what os-release(5) says about the host.
 type Distribution struct {
@@ -19,18 +23,7 @@ type Distribution struct {
 // optionally quoted as in sh, '#' comments. Lines that are not assignments
 // are ignored, so any text gives a (possibly empty) Distribution.
 func ParseOSRelease(text string) Distribution {
-	vars := make(map[string]string)
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			continue
-		}
-		vars[k] = unquote(v)
-	}
+	vars := osrelease.Parse(text)
 	return Distribution{
 		ID:         strings.ToLower(vars["ID"]),
 		IDLike:     strings.Fields(strings.ToLower(vars["ID_LIKE"])),
@@ -67,33 +60,4 @@ func (d Distribution) is(id string) bool {
 		}
 	}
 	return false
-}
-
-// unquote undoes the quoting os-release(5) allows in a value (sh rules:
-// single quotes keep everything, double quotes and bare text honour
-// backslash escapes).
-func unquote(v string) string {
-	var b strings.Builder
-	var quote byte // the open quote, 0 outside quotes
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case quote == '\'':
-			if c == '\'' {
-				quote = 0
-			} else {
-				b.WriteByte(c)
-			}
-		case c == '\\' && i+1 < len(v) && (quote == 0 || strings.IndexByte("$`\"\\", v[i+1]) >= 0):
-			i++
-			b.WriteByte(v[i])
-		case c == '"' && quote == '"':
-			quote = 0
-		case (c == '"' || c == '\'') && quote == 0:
-			quote = c
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/otel-sensor/otel-sensor/internal/osrelease"
 )
 
 // Where Gather reads the system.
@@ -43,7 +45,7 @@ type Options struct {
 func Gather(opts Options) Facts {
 	var f Facts
 	// os-release(5): the first of these that exists.
-	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+	for _, p := range osrelease.Files {
 		if b, err := os.ReadFile(p); err == nil {
 			f.OSRelease = string(b)
 			break
