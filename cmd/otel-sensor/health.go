@@ -114,8 +114,13 @@ func liveStatus(cfg config.Config, active *probes.Active, pipe *export.Pipeline,
 	return func() health.Live {
 		st := pipe.Status()
 		e := info
-		if st.LastError != nil {
+		switch {
+		case st.LastError != nil:
 			e.LastError = st.LastError.Error()
+		case st.Retrying != "":
+			// No export has succeeded since this attempt failed: the
+			// export in flight is retrying it.
+			e.LastError = "retrying: " + st.Retrying
 		}
 		e.LastSuccess = exports.LastSuccess()
 		e.QueueSize, e.QueueCapacity = st.Queued, st.QueueCapacity

@@ -208,9 +208,11 @@ func TestOTLPConfigErrorsExit2(t *testing.T) {
 	}
 }
 
-// With the collector down until the end, the sensor still exits within its
-// bound, and its last log line counts what it accepted and dropped, by stage
-// and reason: the metrics that would say so cannot reach the collector.
+// With the collector down until the end: health says so within seconds,
+// while the export is still being retried; the sensor still exits within
+// its bound, and its last log line counts what it accepted and dropped, by
+// stage and reason: the metrics that would say so cannot reach the
+// collector.
 func TestExitSummaryWithCollectorDown(t *testing.T) {
 	kerneltest.Require(t)
 	bin := buildSensor(t)
@@ -220,16 +222,38 @@ func TestExitSummaryWithCollectorDown(t *testing.T) {
 	}
 	endpoint := "http://" + l.Addr().String()
 	l.Close() // nothing listens there any more: every export is refused
-	logFile := filepath.Join(t.TempDir(), "sensor.log")
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "sensor.log")
+	socketEnv := "OTEL_SENSOR_HEALTH__SOCKET=" + filepath.Join(dir, "health.sock")
 	sensor := startSensorLogFile(t, bin, logFile, []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_SENSOR_LOG__OUTPUT=" + logFile, "OTEL_SENSOR_LOG__FORMAT=json",
+		"OTEL_SENSOR_LOG__OUTPUT=" + logFile, "OTEL_SENSOR_LOG__FORMAT=json", socketEnv,
 	})
 	const runs = 5
 	for range runs {
 		if err := exec.Command("/bin/true", "exit-summary-marker").Run(); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// Seconds in, the export is retrying (for up to otlp.retry.max_elapsed_time),
+	// and health reports it.
+	var report struct {
+		Healthy  bool
+		Issues   []string `json:"health_issues"`
+		Exporter struct {
+			LastError string `json:"last_error"`
+		}
+	}
+	otlptest.Eventually(t, 20*time.Second, func() bool {
+		health := exec.Command(bin, "health", "--output", "json")
+		health.Env = append(os.Environ(), socketEnv)
+		out, _ := health.Output() // exit 1 lists issues
+		return json.Unmarshal(out, &report) == nil && report.Exporter.LastError != ""
+	}, "health never reported a failing export")
+	if report.Healthy || !strings.HasPrefix(report.Exporter.LastError, "retrying: otlp logs exporter: ") ||
+		!strings.Contains(report.Exporter.LastError, "connection refused") || len(report.Issues) == 0 {
+		t.Errorf("health while the collector is down: %+v", report)
 	}
 	start := time.Now()
 	sensor.Process.Signal(syscall.SIGTERM)

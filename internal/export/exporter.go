@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -200,6 +201,15 @@ type QueueReporter interface {
 	QueueBytes() (size, capacity int64, ok bool)
 }
 
+// RetryReporter is implemented by an Exporter that retries failed exports
+// inside an export call (the OTLP exporter): Retrying returns the error of
+// the last failed attempt that was to be retried and when it failed, ""
+// before any. An export that then succeeds makes it history: the health
+// report compares its time with the last success's.
+type RetryReporter interface {
+	Retrying() (msg string, at time.Time)
+}
+
 // Flusher is implemented by an Exporter whose exports can return before
 // the data is delivered — the OTLP exporter with its persistent queue.
 // Flush waits, within ctx, until what it accepted is delivered, or cannot
@@ -219,6 +229,7 @@ type Split struct {
 
 var (
 	_ Exporter      = Split{}
+	_ RetryReporter = Split{}
 	_ DropCounter   = Split{}
 	_ QueueReporter = Split{}
 	_ Flusher       = Split{}
@@ -246,6 +257,20 @@ func (s Split) Drops() []probes.Drop {
 		return dc.Drops()
 	}
 	return nil
+}
+
+// Retrying returns the later of the two sides' retry errors.
+func (s Split) Retrying() (string, time.Time) {
+	var msg string
+	var at time.Time
+	for _, e := range []Exporter{s.Logs, s.Metrics} {
+		if rr, ok := e.(RetryReporter); ok {
+			if m, t := rr.Retrying(); m != "" && t.After(at) {
+				msg, at = m, t
+			}
+		}
+	}
+	return msg, at
 }
 
 // QueueBytes reports the queue of the logs side, which carries the events.

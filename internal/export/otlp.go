@@ -140,6 +140,8 @@ type OTLP struct {
 	metrics exporter.Metrics // nil when metrics are not exported
 
 	rejected atomic.Uint64 // log records refused in partial successes
+	// retrying is the last failed attempt that was to be retried.
+	retrying atomic.Pointer[retryNote]
 
 	// With a persistent queue: its storage and the exporters' telemetry,
 	// through which the queue is observed; nil without one.
@@ -159,8 +161,14 @@ type OTLP struct {
 	final *queueSnapshot
 }
 
+type retryNote struct {
+	msg string
+	at  time.Time
+}
+
 var (
 	_ Exporter      = (*OTLP)(nil)
+	_ RetryReporter = (*OTLP)(nil)
 	_ DropCounter   = (*OTLP)(nil)
 	_ QueueReporter = (*OTLP)(nil)
 	_ Flusher       = (*OTLP)(nil)
@@ -318,7 +326,8 @@ func (o *OTLP) collectorConfig(c OTLPConfig, signal string, opts OTLPOptions) (e
 	if signal == "logs" {
 		counter = &o.rejected
 	}
-	core := &zapBridge{log: opts.Logger, prefix: "otlp " + signal + " exporter: ", rejectedLogs: counter, queued: opts.PersistentQueue != nil}
+	core := &zapBridge{log: opts.Logger, prefix: "otlp " + signal + " exporter: ", rejectedLogs: counter, queued: opts.PersistentQueue != nil,
+		retrying: func(msg string) { o.retrying.Store(&retryNote{msg: msg, at: time.Now()}) }}
 	var meters metric.MeterProvider = metricnoop.NewMeterProvider()
 	if o.telemetry != nil {
 		meters = o.telemetry.provider
@@ -387,6 +396,15 @@ func (r RetryConfig) backoff() configretry.BackOffConfig {
 		b.MaxElapsedTime = 0 // exporterhelper: no limit
 	}
 	return b
+}
+
+// Retrying returns the error of the last failed attempt of either signal
+// that was to be retried, and when it failed; "" before any.
+func (o *OTLP) Retrying() (string, time.Time) {
+	if n := o.retrying.Load(); n != nil {
+		return n.msg, n.at
+	}
+	return "", time.Time{}
 }
 
 // ExportLogs sends ld and returns once it was delivered, refused or given

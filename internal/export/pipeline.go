@@ -304,6 +304,9 @@ type Status struct {
 	LastError error
 	// Drops are the non-zero series of sensor.events.dropped.
 	Drops []probes.Drop
+	// Retrying is the error of an export attempt that failed and is being
+	// retried (RetryReporter), when the exporter reports one.
+	Retrying string
 }
 
 // Status returns the pipeline's current totals.
@@ -326,6 +329,9 @@ func (p *Pipeline) Status() Status {
 		QueueCapacity: cap(p.queue),
 		LastError:     lastErr,
 		Drops:         drops,
+	}
+	if rr, ok := p.exp.(RetryReporter); ok {
+		st.Retrying, _ = rr.Retrying()
 	}
 	if qr, ok := p.exp.(QueueReporter); ok {
 		if size, capacity, ok := qr.QueueBytes(); ok {

@@ -34,6 +34,7 @@ const (
 	// the sensor's has not (its queue and retries are export.* and otlp.*),
 	// so the bridge cuts it.
 	collectorAdvice      = " Try enabling "
+	retryingMessage      = "Exporting failed. Will retry"
 	rejectingDataMessage = "Exporting failed. Rejecting data."
 	droppingDataMessage  = "Exporting failed. Dropping data."
 	shutdownErrorText    = "interrupted due to shutdown"
@@ -52,6 +53,9 @@ type zapBridge struct {
 	// when the queue fills and empties), and a retry interrupted by
 	// shutdown is logged as what it is: the batch stays on disk.
 	queued bool
+	// retrying, when set, is told the error of every failed attempt that
+	// will be retried, prefixed like the log line.
+	retrying func(msg string)
 }
 
 var _ zapcore.Core = (*zapBridge)(nil)
@@ -82,6 +86,11 @@ func (c *zapBridge) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if c.rejectedLogs != nil && e.Message == partialSuccessMessage {
 		if n, ok := enc.Fields[droppedLogRecordsField].(int64); ok && n > 0 {
 			c.rejectedLogs.Add(uint64(n))
+		}
+	}
+	if c.retrying != nil && strings.HasPrefix(e.Message, retryingMessage) {
+		if err := fieldError(fields); err != nil {
+			c.retrying(c.prefix + err.Error())
 		}
 	}
 	if c.log == nil {

@@ -137,7 +137,9 @@ func Build(in Inputs) Report {
 			issue("the last configuration reload (SIGHUP) was not applied, so the daemon keeps the exclusions and log level it had: %s. Fix: correct the configuration (otel-sensor config show names the bad key) and send SIGHUP again", l.LastReloadError)
 		}
 		e := l.Exporter
-		if e.LastError != "" {
+		if retrying, ok := strings.CutPrefix(e.LastError, "retrying: "); ok {
+			issue("exports are failing and being retried, none has succeeded since: %s. Check that %s is reachable and accepts the data; events wait in the queue meanwhile, and those that cannot be delivered are dropped and counted (sensor.events.dropped)", retrying, e.Endpoint)
+		} else if e.LastError != "" {
 			issue("the last export failed: %s. Check that %s is reachable and accepts the data; events that cannot be delivered are dropped and counted (sensor.events.dropped, stage export)", e.LastError, e.Endpoint)
 		}
 		if e.QueueCapacity > 0 && float64(e.QueueSize) >= queueFullShare*float64(e.QueueCapacity) {

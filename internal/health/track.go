@@ -26,6 +26,7 @@ var (
 	_ export.Exporter      = (*ExportTracker)(nil)
 	_ export.DropCounter   = (*ExportTracker)(nil)
 	_ export.QueueReporter = (*ExportTracker)(nil)
+	_ export.RetryReporter = (*ExportTracker)(nil)
 )
 
 // TrackExports wraps next.
@@ -68,6 +69,20 @@ func (t *ExportTracker) QueueBytes() (size, capacity int64, ok bool) {
 		return qr.QueueBytes()
 	}
 	return 0, 0, false
+}
+
+// Retrying returns the wrapped exporter's retry error when it is newer than
+// the last successful export: exports are failing now and being retried.
+func (t *ExportTracker) Retrying() (string, time.Time) {
+	rr, ok := t.next.(export.RetryReporter)
+	if !ok {
+		return "", time.Time{}
+	}
+	msg, at := rr.Retrying()
+	if msg == "" || at.UnixNano() <= t.lastSuccess.Load() {
+		return "", time.Time{}
+	}
+	return msg, at
 }
 
 // LastSuccess returns when an export last succeeded, or nil.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/otel-sensor/otel-sensor/internal/export"
+	"github.com/otel-sensor/otel-sensor/internal/export/otlptest"
 	"github.com/otel-sensor/otel-sensor/internal/probes"
 )
 
@@ -68,3 +72,56 @@ type plainShim struct{}
 func (plainShim) ExportLogs(context.Context, plog.Logs) error          { return nil }
 func (plainShim) ExportMetrics(context.Context, pmetric.Metrics) error { return nil }
 func (plainShim) Shutdown(context.Context) error                       { return nil }
+
+// The real OTLP exporter, to a collector that is not there yet: while the
+// export retries, Retrying reports the failure; once the collector is up
+// and the export got through, it reports nothing.
+func TestExportTrackerRetrying(t *testing.T) {
+	for _, protocol := range []string{export.ProtocolGRPC, export.ProtocolHTTPProtobuf} {
+		t.Run(strings.ReplaceAll(protocol, "/", "-"), func(t *testing.T) {
+			addr := otlptest.FreeAddr(t)
+			endpoint := "http://" + addr
+			if protocol != export.ProtocolGRPC {
+				endpoint += "/v1/logs" // a signal's own URL, used as given
+			}
+			o, err := export.NewOTLP(context.Background(), export.OTLPOptions{Logs: &export.OTLPConfig{
+				Endpoint: endpoint, Protocol: protocol,
+				Retry: export.RetryConfig{InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, MaxElapsedTime: -1},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { o.Shutdown(context.Background()) })
+			tr := TrackExports(o)
+			ld := plog.NewLogs()
+			ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetEventName("process.exec")
+			done := make(chan error, 1)
+			go func() { done <- tr.ExportLogs(context.Background(), ld) }()
+
+			otlptest.Eventually(t, 10*time.Second, func() bool {
+				msg, at := tr.Retrying()
+				return strings.HasPrefix(msg, "otlp logs exporter: ") && strings.Contains(msg, "connection refused") && !at.IsZero()
+			}, "Retrying did not report the refused connection")
+
+			opts := otlptest.Options{GRPCAddr: addr}
+			if protocol != export.ProtocolGRPC {
+				opts = otlptest.Options{HTTPAddr: addr}
+			}
+			r := otlptest.Start(t, opts)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("export after the collector came up: %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("export still retrying 60 s after the collector came up")
+			}
+			if n := r.Logs.LogRecordCount(); n != 1 {
+				t.Errorf("receiver got %d records", n)
+			}
+			if msg, _ := tr.Retrying(); msg != "" {
+				t.Errorf("after a success Retrying still reports %q", msg)
+			}
+		})
+	}
+}
