@@ -202,10 +202,9 @@ type QueueReporter interface {
 }
 
 // RetryReporter is implemented by an Exporter that retries failed exports
-// inside an export call (the OTLP exporter): Retrying returns the error of
-// the last failed attempt that was to be retried and when it failed, ""
-// before any. An export that then succeeds makes it history: the health
-// report compares its time with the last success's.
+// (the OTLP exporter): Retrying returns the error of the last failed
+// attempt that was to be retried and when it failed, while nothing shows
+// the data got through since; "" otherwise.
 type RetryReporter interface {
 	Retrying() (msg string, at time.Time)
 }

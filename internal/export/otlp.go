@@ -140,8 +140,11 @@ type OTLP struct {
 	metrics exporter.Metrics // nil when metrics are not exported
 
 	rejected atomic.Uint64 // log records refused in partial successes
-	// retrying is the last failed attempt that was to be retried.
-	retrying atomic.Pointer[retryNote]
+	// retrying is the last failed attempt that was to be retried;
+	// delivered is when an export was last delivered (Unix nanoseconds),
+	// without a persistent queue.
+	retrying  atomic.Pointer[retryNote]
+	delivered atomic.Int64
 
 	// With a persistent queue: its storage and the exporters' telemetry,
 	// through which the queue is observed; nil without one.
@@ -399,12 +402,29 @@ func (r RetryConfig) backoff() configretry.BackOffConfig {
 }
 
 // Retrying returns the error of the last failed attempt of either signal
-// that was to be retried, and when it failed; "" before any.
+// that was to be retried, and when it failed, as long as nothing says the
+// data got through since: "" before any failure, after an export delivered
+// later, and, with the persistent queue (whose exports return once on
+// disk), once the queue is empty again.
 func (o *OTLP) Retrying() (string, time.Time) {
-	if n := o.retrying.Load(); n != nil {
+	n := o.retrying.Load()
+	if n == nil {
+		return "", time.Time{}
+	}
+	if o.telemetry == nil {
+		if o.delivered.Load() >= n.at.UnixNano() {
+			return "", time.Time{}
+		}
 		return n.msg, n.at
 	}
-	return "", time.Time{}
+	var queued int64
+	for _, size := range o.snapshot().size {
+		queued += size
+	}
+	if queued == 0 {
+		return "", time.Time{}
+	}
+	return n.msg, n.at
 }
 
 // ExportLogs sends ld and returns once it was delivered, refused or given
@@ -422,6 +442,9 @@ func (o *OTLP) ExportLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	err := o.logs.ConsumeLogs(ctx, ld)
 	if o.telemetry == nil {
+		if err == nil {
+			o.delivered.Store(time.Now().UnixNano())
+		}
 		return classify(err)
 	}
 	err = classifyQueued(err)
@@ -448,6 +471,9 @@ func (o *OTLP) ExportMetrics(ctx context.Context, md pmetric.Metrics) error {
 	}
 	err := o.metrics.ConsumeMetrics(ctx, md)
 	if o.telemetry == nil {
+		if err == nil {
+			o.delivered.Store(time.Now().UnixNano())
+		}
 		return classify(err)
 	}
 	return classifyQueued(err)

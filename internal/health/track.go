@@ -71,18 +71,12 @@ func (t *ExportTracker) QueueBytes() (size, capacity int64, ok bool) {
 	return 0, 0, false
 }
 
-// Retrying returns the wrapped exporter's retry error when it is newer than
-// the last successful export: exports are failing now and being retried.
+// Retrying returns the wrapped exporter's retry error, if it reports one.
 func (t *ExportTracker) Retrying() (string, time.Time) {
-	rr, ok := t.next.(export.RetryReporter)
-	if !ok {
-		return "", time.Time{}
+	if rr, ok := t.next.(export.RetryReporter); ok {
+		return rr.Retrying()
 	}
-	msg, at := rr.Retrying()
-	if msg == "" || at.UnixNano() <= t.lastSuccess.Load() {
-		return "", time.Time{}
-	}
-	return msg, at
+	return "", time.Time{}
 }
 
 // LastSuccess returns when an export last succeeded, or nil.

@@ -75,19 +75,32 @@ func (plainShim) Shutdown(context.Context) error                       { return 
 
 // The real OTLP exporter, to a collector that is not there yet: while the
 // export retries, Retrying reports the failure; once the collector is up
-// and the export got through, it reports nothing.
+// and the data got through, it reports nothing. With the persistent queue
+// the export returns once the batch is on disk and the queue's consumer
+// retries; Retrying reports until the queue is empty.
 func TestExportTrackerRetrying(t *testing.T) {
-	for _, protocol := range []string{export.ProtocolGRPC, export.ProtocolHTTPProtobuf} {
-		t.Run(strings.ReplaceAll(protocol, "/", "-"), func(t *testing.T) {
+	for _, tc := range []struct {
+		name, protocol string
+		persistent     bool
+	}{
+		{"grpc", export.ProtocolGRPC, false},
+		{"http", export.ProtocolHTTPProtobuf, false},
+		{"grpc with the persistent queue", export.ProtocolGRPC, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			addr := otlptest.FreeAddr(t)
 			endpoint := "http://" + addr
-			if protocol != export.ProtocolGRPC {
+			if tc.protocol != export.ProtocolGRPC {
 				endpoint += "/v1/logs" // a signal's own URL, used as given
 			}
-			o, err := export.NewOTLP(context.Background(), export.OTLPOptions{Logs: &export.OTLPConfig{
-				Endpoint: endpoint, Protocol: protocol,
+			opts := export.OTLPOptions{Logs: &export.OTLPConfig{
+				Endpoint: endpoint, Protocol: tc.protocol,
 				Retry: export.RetryConfig{InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, MaxElapsedTime: -1},
-			}})
+			}}
+			if tc.persistent {
+				opts.PersistentQueue = &export.PersistentQueueConfig{Directory: t.TempDir(), MaxBytes: 16 << 20}
+			}
+			o, err := export.NewOTLP(context.Background(), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,25 +116,22 @@ func TestExportTrackerRetrying(t *testing.T) {
 				return strings.HasPrefix(msg, "otlp logs exporter: ") && strings.Contains(msg, "connection refused") && !at.IsZero()
 			}, "Retrying did not report the refused connection")
 
-			opts := otlptest.Options{GRPCAddr: addr}
-			if protocol != export.ProtocolGRPC {
-				opts = otlptest.Options{HTTPAddr: addr}
+			ropts := otlptest.Options{GRPCAddr: addr}
+			if tc.protocol != export.ProtocolGRPC {
+				ropts = otlptest.Options{HTTPAddr: addr}
 			}
-			r := otlptest.Start(t, opts)
+			r := otlptest.Start(t, ropts)
 			select {
 			case err := <-done:
 				if err != nil {
-					t.Fatalf("export after the collector came up: %v", err)
+					t.Fatalf("export: %v", err)
 				}
 			case <-time.After(60 * time.Second):
 				t.Fatal("export still retrying 60 s after the collector came up")
 			}
-			if n := r.Logs.LogRecordCount(); n != 1 {
-				t.Errorf("receiver got %d records", n)
-			}
-			if msg, _ := tr.Retrying(); msg != "" {
-				t.Errorf("after a success Retrying still reports %q", msg)
-			}
+			otlptest.Eventually(t, 60*time.Second, func() bool { return r.Logs.LogRecordCount() == 1 }, "the record did not arrive")
+			otlptest.Eventually(t, 10*time.Second, func() bool { msg, _ := tr.Retrying(); return msg == "" },
+				"Retrying still reports after the data got through")
 		})
 	}
 }
