@@ -145,6 +145,10 @@ type OTLP struct {
 	// without a persistent queue.
 	retrying  atomic.Pointer[retryNote]
 	delivered atomic.Int64
+	// retryFresh: with the persistent queue, how long a retry note says
+	// the collector is failing (its consumers fail again within a retry
+	// interval and a timeout while it is).
+	retryFresh time.Duration
 
 	// With a persistent queue: its storage and the exporters' telemetry,
 	// through which the queue is observed; nil without one.
@@ -205,7 +209,15 @@ func NewOTLP(ctx context.Context, opts OTLPOptions) (_ *OTLP, err error) {
 	}
 	for signal, c := range map[string]*OTLPConfig{"logs": opts.Logs, "metrics": opts.Metrics} {
 		if c != nil {
-			host[reconnectID(signal)] = reconnect{maxDelay: c.Retry.backoff().MaxInterval}
+			b := c.Retry.backoff()
+			host[reconnectID(signal)] = reconnect{maxDelay: b.MaxInterval}
+			timeout := c.Timeout
+			if timeout <= 0 {
+				timeout = DefaultOTLPTimeout
+			}
+			// The longest wait between two attempts (the interval with its
+			// jitter) and the attempt itself, with room to spare.
+			o.retryFresh = max(o.retryFresh, time.Duration(float64(b.MaxInterval)*(1+b.RandomizationFactor))+timeout+5*time.Second)
 		}
 	}
 	if opts.Logs != nil {
@@ -417,11 +429,14 @@ func (o *OTLP) Retrying() (string, time.Time) {
 		}
 		return n.msg, n.at
 	}
+	// The queue's consumers give no word of a delivery: the failure is
+	// history once the queue is empty, or once no attempt has failed for
+	// longer than a retry takes (under load the queue is seldom empty).
 	var queued int64
 	for _, size := range o.snapshot().size {
 		queued += size
 	}
-	if queued == 0 {
+	if queued == 0 || time.Since(n.at) > o.retryFresh {
 		return "", time.Time{}
 	}
 	return n.msg, n.at
