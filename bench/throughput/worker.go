@@ -1,30 +1,23 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/otel-sensor/otel-sensor/bench/internal/workerproc"
 )
 
-// The workload runs in a worker process: this program again, started with
-// workerVar set. A process of its own keeps its CPU apart from the
-// harness's (which runs the receiver) and gives the sensor one initiator
-// to attribute the opens to.
+// The workload runs in a worker process (package workerproc): this
+// program again, started with workerVar set. A process of its own keeps its
+// CPU apart from the harness's (which runs the receiver) and gives the
+// sensor one initiator to attribute the opens to.
 //
 // It opens and closes one file, made for the run, at a given rate for a
 // given time. With file.opens=all each successful open is one file.open
 // event, and nothing else opens that path, so the opens it counts are
 // exactly the events the receiver should get with that file.path.
-//
-// The protocol, one JSON line each on the worker's stdout: after set-up,
-// {"ready":true}; then, once the harness writes a line to its stdin, the
-// result. Either may be {"error":...} instead.
 const workerVar = "THROUGHPUT_BENCH_WORKER"
 
 // workerSpec is what the worker does; its JSON is workerVar's value.
@@ -35,47 +28,33 @@ type workerSpec struct {
 	Duration time.Duration `json:"duration"`
 }
 
+// workerMessage is the worker's result.
 type workerMessage struct {
-	Ready     bool   `json:"ready,omitempty"`
-	Opens     int64  `json:"opens,omitempty"`
-	ElapsedNS int64  `json:"elapsed_ns,omitempty"`
-	CPUNS     int64  `json:"cpu_ns,omitempty"`
-	Error     string `json:"error,omitempty"`
+	Opens     int64 `json:"opens"`
+	ElapsedNS int64 `json:"elapsed_ns"`
+	CPUNS     int64 `json:"cpu_ns"`
 }
 
 // runWorker is the worker's main.
 func runWorker(spec string) int {
-	enc := json.NewEncoder(os.Stdout)
-	fail := func(err error) int {
-		enc.Encode(workerMessage{Error: err.Error()})
-		return 1
-	}
 	var s workerSpec
-	if err := json.Unmarshal([]byte(spec), &s); err != nil {
-		return fail(fmt.Errorf("%s: %w", workerVar, err))
-	}
-	if _, err := os.Stat(s.Path); err != nil {
-		return fail(err)
-	}
-	if err := enc.Encode(workerMessage{Ready: true}); err != nil {
-		return 1
-	}
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		return fail(fmt.Errorf("wait for the start: %w", err))
-	}
-	var ru0, ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	opens, elapsed, err := openLoop(s.Path, s.Rate, s.Duration)
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	if err != nil {
-		return fail(err)
-	}
-	enc.Encode(workerMessage{
-		Opens:     opens,
-		ElapsedNS: elapsed.Nanoseconds(),
-		CPUNS:     (rusageCPU(ru1) - rusageCPU(ru0)).Nanoseconds(),
+	return workerproc.Serve(spec, &s, func() (func() (any, error), func(), error) {
+		if _, err := os.Stat(s.Path); err != nil {
+			return nil, nil, err
+		}
+		run := func() (any, error) {
+			var ru0, ru1 syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+			opens, elapsed, err := openLoop(s.Path, s.Rate, s.Duration)
+			syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+			return workerMessage{
+				Opens:     opens,
+				ElapsedNS: elapsed.Nanoseconds(),
+				CPUNS:     (rusageCPU(ru1) - rusageCPU(ru0)).Nanoseconds(),
+			}, err
+		}
+		return run, nil, nil
 	})
-	return 0
 }
 
 func rusageCPU(ru syscall.Rusage) time.Duration {
@@ -120,69 +99,22 @@ func openLoop(path string, rate float64, d time.Duration) (int64, time.Duration,
 }
 
 // worker is a running worker process, seen from the harness.
-type worker struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *json.Decoder
-}
+type worker struct{ *workerproc.Proc }
 
-// startWorker starts the worker and waits until it is ready.
-func startWorker(spec workerSpec, dir string) (*worker, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	b, _ := json.Marshal(spec)
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), workerVar+"="+string(b))
-	cmd.Dir = dir
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	w := &worker{cmd: cmd, in: in, out: json.NewDecoder(outPipe)}
-	var m workerMessage
-	if err := w.out.Decode(&m); err != nil || !m.Ready {
-		w.kill()
-		if err == nil {
-			err = errors.New(m.Error)
-		}
-		return nil, fmt.Errorf("worker set-up: %w", err)
-	}
-	return w, nil
+// startWorker starts the worker in dir and waits until it is ready.
+func startWorker(spec workerSpec, dir string) (worker, error) {
+	p, err := workerproc.Start(workerVar, spec, dir)
+	return worker{p}, err
 }
 
 // begin tells the worker to start its loop.
-func (w *worker) begin() error {
-	_, err := io.WriteString(w.in, "go\n")
-	return err
-}
+func (w worker) begin() error { return w.Begin() }
 
 // result waits for the loop's result and for the worker to exit.
-func (w *worker) result() (workerMessage, error) {
+func (w worker) result() (workerMessage, error) {
 	var m workerMessage
-	err := w.out.Decode(&m)
-	werr := w.cmd.Wait()
-	switch {
-	case err != nil:
-		return m, fmt.Errorf("worker result: %w (exit: %v)", err, werr)
-	case m.Error != "":
-		return m, fmt.Errorf("worker: %s", m.Error)
-	case werr != nil:
-		return m, fmt.Errorf("worker: %w", werr)
-	}
-	return m, nil
+	err := w.Result(&m)
+	return m, err
 }
 
-func (w *worker) kill() {
-	w.cmd.Process.Kill()
-	w.cmd.Wait()
-}
+func (w worker) kill() { w.Kill() }
