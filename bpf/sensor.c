@@ -866,16 +866,20 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 /* ---- exit --------------------------------------------------------------- */
 
 /* 6.16 added group_dead to the tracepoint: the result of the decrement of
- * signal->live, exactly once true per process. Older kernels only pass the
- * task; there signal->live is read, which two threads exiting at the same
- * moment can both see at zero. */
-typedef void (*btf_trace_sched_process_exit___group_dead)(void *, struct task_struct *, bool);
+ * signal->live, exactly once true per process. The loader sets
+ * exit_group_dead_arg when the kernel's tracepoint has it (read from the
+ * kernel's BTF; a CO-RE type match on the tracepoint's prototype did not
+ * resolve here, so it read signal->live on 6.18 too). Older kernels only
+ * pass the task; there signal->live is read, which two threads exiting at
+ * the same moment can both see at zero: user space drops the second exit
+ * of a process. */
+const volatile bool exit_group_dead_arg = false;
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	bool group_dead;
-	if (bpf_core_type_matches(btf_trace_sched_process_exit___group_dead))
+	if (exit_group_dead_arg)
 		group_dead = (bool)ctx[1];
 	else
 		group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;

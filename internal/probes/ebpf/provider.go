@@ -72,6 +72,10 @@ type Options struct {
 	// even where the kernel allows direct loads (tests: the path a kernel
 	// before 6.2 takes).
 	ProbeReads bool
+	// NoExitGroupDead makes the exit program find a process's last thread
+	// by reading signal->live, as on a kernel before 6.16 whose exit
+	// tracepoint has no group_dead, even where it has: for tests.
+	NoExitGroupDead bool
 }
 
 // Opens selects which file opens are reported.
@@ -126,6 +130,7 @@ type Provider struct {
 	opts    Options
 	cache   *proc.Cache
 	decoder decoder // the reading goroutine's
+	exits   recentExits // the reading goroutine's
 	mounts  *mounts.Host
 
 	objs   sensorObjects
@@ -278,6 +283,8 @@ func (p *Provider) configure(spec *ebpf.CollectionSpec, hostTreeRoot, hostRoot u
 		"host_tree_root": hostTreeRoot,
 		"host_root_mnt":  hostRoot,
 		"direct_loads":   !p.opts.ProbeReads && hasDirectLoads(),
+		// The exit tracepoint's group_dead argument (6.16+).
+		"exit_group_dead_arg": !p.opts.NoExitGroupDead && exitHasGroupDead(),
 	} {
 		vs, ok := spec.Variables[name]
 		if !ok {
@@ -305,6 +312,31 @@ func hasDirectLoads() bool {
 	}
 	var fn *btf.Func
 	return spec.TypeByName("bpf_rdonly_cast", &fn) == nil
+}
+
+// exitHasGroupDead reports whether the kernel's sched_process_exit
+// tracepoint passes group_dead after the task (6.16+): its prototype,
+// btf_trace_sched_process_exit, takes three parameters (the tracepoint's
+// data, the task, group_dead).
+func exitHasGroupDead() bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	var td *btf.Typedef
+	if spec.TypeByName("btf_trace_sched_process_exit", &td) != nil {
+		return false
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return false
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	if !ok || len(proto.Params) != 3 {
+		return false
+	}
+	i, ok := btf.UnderlyingType(proto.Params[2].Type).(*btf.Int)
+	return ok && i.Size == 1 && i.Encoding == btf.Bool
 }
 
 // readLoop drains the ring buffer until Close. It never blocks the kernel:
@@ -350,6 +382,12 @@ func (p *Provider) handleRecord(b []byte) {
 		p.decodeErrors[t].Add(1)
 		return
 	}
+	if r.ev.Kind == event.KindExit && p.exits.seen(r.ev.Process.PID, r.start) {
+		// A second "last thread" of a process: before 6.16 two threads
+		// exiting at once can both read signal->live at zero.
+		r.ev.Release()
+		return
+	}
 	r.ev.Observed = time.Now()
 	if len(r.foreign) > 0 {
 		translate(p.mounts, r)
@@ -359,6 +397,30 @@ func (p *Provider) handleRecord(b []byte) {
 		return
 	}
 	p.handler.Handle(r.ev)
+}
+
+// recentExits remembers the last processes whose exit was reported, by pid
+// and start time, so that a process ends once. The two records of a racing
+// exit are written microseconds apart, so the last 64 are plenty.
+type recentExits struct {
+	keys [64]struct {
+		pid   uint32
+		start uint64
+	}
+	next int
+}
+
+// seen reports whether the exit of (pid, start) was reported already, and
+// remembers it otherwise.
+func (x *recentExits) seen(pid uint32, start uint64) bool {
+	for _, k := range x.keys {
+		if k.pid == pid && k.start == start {
+			return true
+		}
+	}
+	x.keys[x.next].pid, x.keys[x.next].start = pid, start
+	x.next = (x.next + 1) % len(x.keys)
+	return false
 }
 
 // enrich fills in from the process cache what the record does not carry,

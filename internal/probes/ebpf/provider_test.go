@@ -486,8 +486,24 @@ func TestExecPaths(t *testing.T) {
 // and the process still ends exactly once. A process is its pid and its start
 // time: pids here wrap at 32768, and on a machine that forks fast another
 // process may take one of these pids while the test runs.
+//
+// Both ways of finding the last thread run: the tracepoint's group_dead
+// (6.16+), and signal->live read as before 6.16, where two threads can both
+// see it at zero and user space drops the second exit.
 func TestExitGroupWithLiveThreadsEndsOnce(t *testing.T) {
-	_, c := startProvider(t, Options{})
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{{"group_dead", Options{}}, {"signal live", Options{NoExitGroupDead: true}}} {
+		t.Run(tc.name, func(t *testing.T) { testExitGroupEndsOnce(t, tc.opts) })
+	}
+}
+
+func testExitGroupEndsOnce(t *testing.T, opts Options) {
+	if !opts.NoExitGroupDead && !exitHasGroupDead() {
+		kerneltest.Unavailable(t, "the exit tracepoint has no group_dead (before 6.16)")
+	}
+	_, c := startProvider(t, opts)
 	script := "import os, threading, time\n" +
 		"for _ in range(16): threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n" +
 		"os._exit(5)\n"
@@ -532,5 +548,20 @@ func TestExitGroupWithLiveThreadsEndsOnce(t *testing.T) {
 					ev.Process.ParentPID, ev.Process.Comm, ev.Exit.Code, ev.Exit.Signal)
 			}
 		}
+	}
+}
+
+// A process's exit is reported once, however many records say so; another
+// process with the same pid (a later start) is another exit.
+func TestRecentExits(t *testing.T) {
+	var x recentExits
+	if x.seen(100, 5) || !x.seen(100, 5) || x.seen(100, 6) || x.seen(101, 5) {
+		t.Fatal("first exits seen, or a second not")
+	}
+	for pid := range uint32(len(x.keys)) {
+		x.seen(1000+pid, 1)
+	}
+	if x.seen(100, 5) {
+		t.Error("an exit 64 exits ago is still remembered")
 	}
 }

@@ -348,6 +348,7 @@ const (
 	sensorProgHandleFork      = "handle_fork"
 	sensorProgHandleSysExit   = "handle_sys_exit"
 	sensorVarDirectLoads      = "direct_loads"
+	sensorVarExitGroupDeadArg = "exit_group_dead_arg"
 	sensorVarHostRootMnt      = "host_root_mnt"
 	sensorVarHostTreeRoot     = "host_tree_root"
 	sensorVarOpenMode         = "open_mode"
@@ -432,6 +433,7 @@ type sensorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
 	DirectLoads      *ebpf.VariableSpec `ebpf:"direct_loads"`
+	ExitGroupDeadArg *ebpf.VariableSpec `ebpf:"exit_group_dead_arg"`
 	HostRootMnt      *ebpf.VariableSpec `ebpf:"host_root_mnt"`
 	HostTreeRoot     *ebpf.VariableSpec `ebpf:"host_tree_root"`
 	OpenMode         *ebpf.VariableSpec `ebpf:"open_mode"`
@@ -501,6 +503,7 @@ func (m *sensorMaps) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
 	DirectLoads      *ebpf.Variable `ebpf:"direct_loads"`
+	ExitGroupDeadArg *ebpf.Variable `ebpf:"exit_group_dead_arg"`
 	HostRootMnt      *ebpf.Variable `ebpf:"host_root_mnt"`
 	HostTreeRoot     *ebpf.Variable `ebpf:"host_tree_root"`
 	OpenMode         *ebpf.Variable `ebpf:"open_mode"`
