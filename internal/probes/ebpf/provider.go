@@ -129,7 +129,7 @@ type recordReader interface {
 type Provider struct {
 	opts    Options
 	cache   *proc.Cache
-	decoder decoder // the reading goroutine's
+	decoder decoder     // the reading goroutine's
 	exits   recentExits // the reading goroutine's
 	mounts  *mounts.Host
 
