@@ -16,6 +16,7 @@ import (
 
 	"github.com/otel-sensor/otel-sensor/internal/event"
 	"github.com/otel-sensor/otel-sensor/internal/kerneltest"
+	"github.com/otel-sensor/otel-sensor/internal/probes/policy"
 )
 
 // collector gathers the events a provider delivers.
@@ -563,5 +564,30 @@ func TestRecentExits(t *testing.T) {
 	}
 	if x.seen(100, 5) {
 		t.Error("an exit 64 exits ago is still remembered")
+	}
+}
+
+// The loader's feature switches must see what this kernel has: a switch
+// that reads false where the feature exists sends the programs down the
+// older path without any error (as the CO-RE type match of the exit
+// tracepoint did on 6.18).
+func TestFeatureSwitchesMatchKernel(t *testing.T) {
+	kerneltest.Require(t)
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(u.Release[:])
+	for _, f := range []struct {
+		name  string
+		since string
+		has   bool
+	}{
+		{"direct_loads (bpf_rdonly_cast)", "6.2", hasDirectLoads()},
+		{"exit_group_dead_arg (sched_process_exit's group_dead)", "6.16", exitHasGroupDead()},
+	} {
+		if policy.CompareVersions(release, f.since) >= 0 && !f.has {
+			t.Errorf("%s: not found on %s (since %s)", f.name, release, f.since)
+		}
 	}
 }
