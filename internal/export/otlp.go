@@ -211,13 +211,9 @@ func NewOTLP(ctx context.Context, opts OTLPOptions) (_ *OTLP, err error) {
 		if c != nil {
 			b := c.Retry.backoff()
 			host[reconnectID(signal)] = reconnect{maxDelay: b.MaxInterval}
-			timeout := c.Timeout
-			if timeout <= 0 {
-				timeout = DefaultOTLPTimeout
-			}
 			// The longest wait between two attempts (the interval with its
 			// jitter) and the attempt itself, with room to spare.
-			o.retryFresh = max(o.retryFresh, time.Duration(float64(b.MaxInterval)*(1+b.RandomizationFactor))+timeout+5*time.Second)
+			o.retryFresh = max(o.retryFresh, time.Duration(float64(b.MaxInterval)*(1+b.RandomizationFactor))+c.timeout()+5*time.Second)
 		}
 	}
 	if opts.Logs != nil {
@@ -253,9 +249,7 @@ func NewOTLP(ctx context.Context, opts OTLPOptions) (_ *OTLP, err error) {
 // disk, when opts has a persistent queue. The logs exporter's partial
 // successes are counted in o.rejected.
 func (o *OTLP) collectorConfig(c OTLPConfig, signal string, opts OTLPOptions) (exporter.Settings, exporter.Factory, component.Config, error) {
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultOTLPTimeout
-	}
+	c.Timeout = c.timeout()
 	compression := configcompression.Type("")
 	switch c.Compression {
 	case "", "none":
@@ -390,6 +384,14 @@ func grpcTarget(endpoint string, insecure bool) (string, bool, error) {
 		return host, false, nil
 	}
 	return "", false, fmt.Errorf("endpoint %q: scheme %q: want http or https", endpoint, u.Scheme)
+}
+
+// timeout is the time an attempt may take: Timeout, or the default.
+func (c OTLPConfig) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return DefaultOTLPTimeout
+	}
+	return c.Timeout
 }
 
 func (r RetryConfig) backoff() configretry.BackOffConfig {

@@ -15,8 +15,9 @@ import (
 // ExportTracker is an export.Exporter that passes everything to the one it
 // wraps and records when an export last succeeded. It forwards the
 // optional interfaces the Pipeline looks for (export.DropCounter,
-// export.QueueReporter), so wrapping changes nothing else; an optional
-// interface added to the Pipeline later must be forwarded here too.
+// export.QueueReporter, export.RetryReporter, export.Flusher), so wrapping
+// changes nothing else; an optional interface added to the Pipeline later
+// must be forwarded here too.
 type ExportTracker struct {
 	next        export.Exporter
 	lastSuccess atomic.Int64 // Unix nanoseconds; 0 before the first
@@ -27,6 +28,7 @@ var (
 	_ export.DropCounter   = (*ExportTracker)(nil)
 	_ export.QueueReporter = (*ExportTracker)(nil)
 	_ export.RetryReporter = (*ExportTracker)(nil)
+	_ export.Flusher       = (*ExportTracker)(nil)
 )
 
 // TrackExports wraps next.
