@@ -104,8 +104,6 @@ func (r runResult) otherEvents() int64 {
 	return max(n+r.Counts.dropped()-r.Produced, 0)
 }
 
-func (r runResult) complete() bool { return r.Received < 0 || r.Received == r.Produced }
-
 // sustained says the run kept the target rate with nothing lost: the
 // workload reached 99% of the target, every record arrived, nothing was
 // dropped, and the last record arrived within sustainedDrain of the

@@ -3,7 +3,7 @@
 //
 // It provides:
 //
-//   - NewLogs and MapEvent: the mapping of events to pdata log records
+//   - NewLogs: the mapping of events to pdata log records
 //     (one ResourceLogs, one ScopeLogs "otel-sensor", one LogRecord per event);
 //   - Resource and DetectResource: the sensor's resource attributes, detected
 //     from the host and overridden by OTEL_RESOURCE_ATTRIBUTES and

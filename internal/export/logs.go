@@ -89,12 +89,6 @@ func NewLogs(res Resource, events []*event.Event) plog.Logs {
 	return b.finish()
 }
 
-// MapEvent writes ev into the empty log record lr.
-func MapEvent(ev *event.Event, lr plog.LogRecord) {
-	var m eventMapper
-	writeRecord(lr, ev, m.mapAttrs(ev))
-}
-
 // writeRecord writes ev with the attributes l into lr, overwriting all that
 // a previous writeRecord put there. Like attrList.set, it leaves the
 // strings that are already there.

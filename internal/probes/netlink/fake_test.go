@@ -188,10 +188,6 @@ func (f fakeProc) process(pid, ppid uint32, startBoot uint64, exe, cwd string, u
 	}
 }
 
-func (f fakeProc) remove(pid uint32) {
-	os.RemoveAll(filepath.Join(f.root, fmt.Sprint(pid)))
-}
-
 // fakeProvider is a provider on a fake kernel and a fake procfs.
 func fakeProvider(t *testing.T, k *fakeKernel) (*Provider, *collector, fakeProc) {
 	t.Helper()
